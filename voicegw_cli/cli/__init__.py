@@ -1,0 +1,1 @@
+"""The `voicegw` command: thin Typer modules over the library."""

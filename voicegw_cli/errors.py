@@ -1,0 +1,75 @@
+"""Errors users see: each carries its exit code and renders as one line, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VoicegwError(Exception):
+    exit_code = 1
+
+
+class NotFoundError(VoicegwError):
+    """A project, model or record that does not exist (exit 1)."""
+
+    exit_code = 1
+
+
+class CheckFailed(VoicegwError):
+    """A check the user asked for failed: budget over, reconcile drift (exit 1)."""
+
+    exit_code = 1
+
+
+class UsageError(VoicegwError):
+    """Bad option values or combinations (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(VoicegwError):
+    """voicegw.yaml cannot be used; names the file, the key path and the problem (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, file: str | Path | None, key_path: str, problem: str) -> None:
+        self.file = str(file) if file is not None else "<config>"
+        self.key_path = key_path
+        self.problem = problem
+        where = f"{self.file}: {key_path}" if key_path else self.file
+        super().__init__(f"{where}: {problem}")
+
+
+class InputError(VoicegwError):
+    """An input file cannot be read; names the file and the row or field (exit 3)."""
+
+    exit_code = 3
+
+    def __init__(self, file: str | Path, where: str | int | None, problem: str) -> None:
+        self.file = str(file)
+        self.where = where
+        self.problem = problem
+        loc = f"{self.file}:{where}" if where not in (None, "") else self.file
+        super().__init__(f"{loc}: {problem}")
+
+
+class StoreBusyError(VoicegwError):
+    """Another voicegw process held the store longer than we were willing to wait."""
+
+    exit_code = 4
+
+
+class BudgetExceededError(VoicegwError):
+    """A project with `budget_action: block` is over budget; new sessions are refused."""
+
+    exit_code = 1
+
+    def __init__(self, project: str, spent: object, budget: object, period: str = "day") -> None:
+        self.project = project
+        self.spent = spent
+        self.budget = budget
+        self.period = period
+        super().__init__(
+            f"project {project!r} is over its {period}ly budget "
+            f"(spent ${spent} of ${budget}); new sessions are blocked until the {period} resets"
+        )
