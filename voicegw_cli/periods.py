@@ -1,0 +1,112 @@
+"""Calendar periods in the configured time zone, as UTC bounds for the store.
+
+"Today", "this week" and "this month" are calendar periods in `timezone:` (UTC by
+default), never rolling windows; every report prints the bounds and the zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from voicegw_cli.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    label: str
+    start: date  # first local day, inclusive
+    end: date  # last local day, inclusive
+    tz: ZoneInfo
+
+    @property
+    def start_utc(self) -> datetime:
+        """Naive UTC, as the store keeps timestamps."""
+        return _local_midnight_utc(self.start, self.tz)
+
+    @property
+    def end_utc(self) -> datetime:
+        """Exclusive naive-UTC end: the local midnight after the last day."""
+        return _local_midnight_utc(self.end + timedelta(days=1), self.tz)
+
+    def describe(self) -> str:
+        s = datetime.combine(self.start, time(), self.tz)
+        e = datetime.combine(self.end + timedelta(days=1), time(), self.tz)
+        return f"{self.label}: {s.isoformat()} to {e.isoformat()} (exclusive), {self.tz.key}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "label": self.label,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "timezone": self.tz.key,
+            "start_utc": self.start_utc.replace(tzinfo=UTC).isoformat(),
+            "end_utc_exclusive": self.end_utc.replace(tzinfo=UTC).isoformat(),
+        }
+
+
+def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tz).astimezone(UTC).replace(tzinfo=None)
+
+
+def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
+    return (now or datetime.now(UTC)).astimezone(tz).date()
+
+
+def day(d: date, tz: ZoneInfo) -> Period:
+    return Period(f"day {d.isoformat()}", d, d, tz)
+
+
+def week(d: date, tz: ZoneInfo) -> Period:
+    start = d - timedelta(days=d.weekday())  # ISO weeks start on Monday
+    return Period(f"week of {start.isoformat()}", start, start + timedelta(days=6), tz)
+
+
+def month(d: date, tz: ZoneInfo) -> Period:
+    start = d.replace(day=1)
+    nxt = (start + timedelta(days=32)).replace(day=1)
+    return Period(f"month {start:%Y-%m}", start, nxt - timedelta(days=1), tz)
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option}: expected a date like 2026-11-01, got {text!r}") from None
+
+
+def choose(
+    tz: ZoneInfo,
+    *,
+    today: bool = False,
+    week_: bool = False,
+    month_: bool = False,
+    start: str | None = None,
+    end: str | None = None,
+    default: str = "today",
+    now: datetime | None = None,
+) -> Period:
+    """One period from mutually exclusive CLI flags."""
+    chosen = [n for n, v in (("--today", today), ("--week", week_), ("--month", month_)) if v]
+    if start or end:
+        chosen.append("--start/--end")
+    if len(chosen) > 1:
+        raise UsageError(f"choose one period, not {' and '.join(chosen)}")
+    ref = local_today(tz, now)
+    if start or end:
+        if not (start and end):
+            raise UsageError("--start and --end go together")
+        s, e = parse_date(start, "--start"), parse_date(end, "--end")
+        if s > e:
+            raise UsageError(f"--start {s} is after --end {e}")
+        return Period(f"{s.isoformat()} to {e.isoformat()}", s, e, tz)
+    kind = {"--today": "today", "--week": "week", "--month": "month"}.get(
+        chosen[0] if chosen else "", default
+    )
+    if kind == "week":
+        return week(ref, tz)
+    if kind == "month":
+        return month(ref, tz)
+    p = day(ref, tz)
+    return Period(f"today {ref.isoformat()}", p.start, p.end, tz)

@@ -1,0 +1,145 @@
+"""The DuckDB usage store: one embedded file, opened briefly by each command.
+
+DuckDB lets one process hold a file read-write and locks every other process out, so a
+command waits a little for another voicegw command to finish instead of failing, and
+never shows a raw DuckDB traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from voicegw_cli.errors import StoreBusyError, VoicegwError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from voicegw_cli.config import Config
+    from voicegw_cli.store.fold import FoldResult
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+class StoreError(VoicegwError):
+    exit_code = 3
+
+
+def _lock_timeout() -> float:
+    try:
+        return float(os.environ.get("VOICEGW_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT))
+    except ValueError:
+        return DEFAULT_LOCK_TIMEOUT
+
+
+def connect(path: Path, *, read_only: bool = False, timeout: float | None = None):
+    """Open the DuckDB file, retrying while another process holds its lock."""
+    import duckdb
+
+    timeout = _lock_timeout() if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" not in msg.lower():
+                raise StoreError(f"{path}: cannot open the store: {msg.splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"{path}: the store is in use by another process (waited {timeout:g}s; "
+                    "set VOICEGW_LOCK_TIMEOUT to wait longer)"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{path}: not a usable voicegw store: {str(exc).splitlines()[0]}"
+            ) from None
+    conn.execute("SET TimeZone='UTC'")
+    return conn
+
+
+class Store:
+    """An open store. Use `Store.open(config)` as a context manager."""
+
+    def __init__(self, config: Config, conn: duckdb.DuckDBPyConnection) -> None:
+        self.config = config
+        self.conn = conn
+        self.fold_result: FoldResult | None = None
+        self.dirty = False
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        fold: bool = True,
+        read_only: bool = False,
+        timeout: float | None = None,
+    ) -> Store:
+        conn = connect(config.store_path, read_only=read_only, timeout=timeout)
+        store = cls(config, conn)
+        try:
+            if not read_only:
+                from voicegw_cli.store.migrations import migrate
+
+                migrate(conn)
+                if fold:
+                    store.fold()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def fold(self) -> FoldResult:
+        from voicegw_cli.store.fold import fold_spool
+
+        self.fold_result = fold_spool(self.conn, self.config.spool_dir)
+        if self.fold_result.changed or not _snapshot_exists(self.config):
+            self.dirty = True
+        return self.fold_result
+
+    def insert_items(self, table: Any) -> int:
+        """Insert an Arrow table of line-item columns; rows whose id exists are skipped."""
+        from voicegw_cli.store.fold import insert_items
+
+        added = insert_items(self.conn, table)
+        self.dirty = self.dirty or added > 0
+        return added
+
+    def close(self) -> None:
+        try:
+            if self.dirty:
+                from voicegw_cli.store.snapshot import write_snapshot
+
+                write_snapshot(self.conn, self.config)
+        finally:
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _snapshot_exists(config: Config) -> bool:
+    from voicegw_cli.store.snapshot import snapshot_path
+
+    return snapshot_path(config).exists()
+
+
+__all__ = ["Store", "StoreError", "connect"]

@@ -1,0 +1,170 @@
+"""Read-side queries over `line_items`. Money comes back as Decimal, units as ints.
+
+Bounds are naive-UTC datetimes (see `voicegw_cli.periods`); local days are computed by
+DuckDB with the configured zone so a day boundary follows `timezone:`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+GROUPS = ("provider", "model", "modality", "project", "day")
+
+_LOCAL_DAY = "CAST(timezone($tz, timestamp AT TIME ZONE 'UTC') AS DATE)"
+
+
+def _group_expr(by: str) -> str:
+    return {
+        "provider": "provider",
+        "model": "provider || '/' || model",
+        "modality": "modality",
+        "project": "project",
+        "day": _LOCAL_DAY,
+    }[by]
+
+
+def _where(project: str | None, extra: str = "") -> str:
+    clause = "timestamp >= $start AND timestamp < $end"
+    if project:
+        clause += " AND project = $project"
+    return clause + extra
+
+
+def costs(
+    conn: Any,
+    start: datetime,
+    end: datetime,
+    *,
+    by: str = "model",
+    project: str | None = None,
+    tz: str = "UTC",
+) -> list[dict[str, Any]]:
+    """Cost and native units per group: tokens, audio minutes, characters."""
+    params: dict[str, Any] = {"start": start, "end": end}
+    if project:
+        params["project"] = project
+    if by == "day":
+        params["tz"] = tz
+    rows = conn.execute(
+        f"""SELECT {_group_expr(by)} AS grp,
+                   count(*) AS items,
+                   COALESCE(SUM(cost_usd), 0) AS cost_usd,
+                   SUM(input_tokens) AS input_tokens,
+                   SUM(cached_input_tokens) AS cached_input_tokens,
+                   SUM(cache_write_tokens) AS cache_write_tokens,
+                   SUM(output_tokens) AS output_tokens,
+                   SUM(audio_seconds) / 60.0 AS audio_minutes,
+                   SUM(characters) AS characters,
+                   count(*) FILTER (WHERE pricing_source = 'unpriced') AS unpriced_items
+            FROM line_items WHERE {_where(project)}
+            GROUP BY grp ORDER BY {"grp" if by == "day" else "cost_usd DESC, grp"}""",
+        params,
+    ).fetchall()
+    return [
+        {
+            by: (r[0].isoformat() if hasattr(r[0], "isoformat") else r[0]),
+            "items": r[1],
+            "cost_usd": Decimal(r[2]),
+            "input_tokens": int(r[3] or 0),
+            "cached_input_tokens": int(r[4] or 0),
+            "cache_write_tokens": int(r[5] or 0),
+            "output_tokens": int(r[6] or 0),
+            "audio_minutes": round(float(r[7] or 0), 3),
+            "characters": int(r[8] or 0),
+            "unpriced_items": r[9],
+        }
+        for r in rows
+    ]
+
+
+def unpriced(
+    conn: Any, start: datetime, end: datetime, project: str | None = None
+) -> list[dict[str, Any]]:
+    params: dict[str, Any] = {"start": start, "end": end}
+    if project:
+        params["project"] = project
+    rows = conn.execute(
+        f"""SELECT provider, model, count(*) FROM line_items
+            WHERE {_where(project, " AND pricing_source = 'unpriced'")}
+            GROUP BY ALL ORDER BY 3 DESC""",
+        params,
+    ).fetchall()
+    return [{"provider": p, "model": m, "items": n} for p, m, n in rows]
+
+
+def spend_per_project(conn: Any, start: datetime, end: datetime) -> dict[str, tuple[Decimal, int]]:
+    rows = conn.execute(
+        f"""SELECT project, COALESCE(SUM(cost_usd), 0), count(*) FROM line_items
+            WHERE {_where(None)} GROUP BY project""",
+        {"start": start, "end": end},
+    ).fetchall()
+    return {p: (Decimal(s), n) for p, s, n in rows}
+
+
+def project_stats(
+    conn: Any, project: str, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Any]:
+    """Spend, requests and last activity of one project (all time without bounds)."""
+    clause = "project = $project"
+    params: dict[str, Any] = {"project": project}
+    if start is not None and end is not None:
+        clause += " AND timestamp >= $start AND timestamp < $end"
+        params.update(start=start, end=end)
+    spend, n, last = conn.execute(
+        f"SELECT COALESCE(SUM(cost_usd), 0), count(*), max(timestamp) FROM line_items"
+        f" WHERE {clause}",
+        params,
+    ).fetchall()[0]
+    return {"spend": Decimal(spend), "requests": n, "last_activity": last}
+
+
+def daily_spend(
+    conn: Any, start: datetime, end: datetime, *, tz: str, project: str | None = None
+) -> dict[str, Decimal]:
+    params: dict[str, Any] = {"start": start, "end": end, "tz": tz}
+    if project:
+        params["project"] = project
+    rows = conn.execute(
+        f"""SELECT {_LOCAL_DAY} AS d, COALESCE(SUM(cost_usd), 0) FROM line_items
+            WHERE {_where(project)} GROUP BY d ORDER BY d""",
+        params,
+    ).fetchall()
+    return {d.isoformat(): Decimal(s) for d, s in rows}
+
+
+LOG_FILTERS = ("project", "modality", "provider", "model", "session_id")
+
+
+def recent_items(
+    conn: Any,
+    *,
+    limit: int = 20,
+    since: datetime | None = None,
+    **filters: str | None,
+) -> list[dict[str, Any]]:
+    """Newest line items first."""
+    clauses, params = [], {}
+    for key in LOG_FILTERS:
+        value = filters.get(key)
+        if value:
+            clauses.append(f"{key} = ${key}")
+            params[key] = value
+    if since is not None:
+        clauses.append("timestamp >= $since")
+        params["since"] = since
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    cur = conn.execute(
+        f"SELECT * FROM line_items {where} ORDER BY timestamp DESC, id LIMIT {int(limit)}",
+        params,
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def store_stats(conn: Any) -> dict[str, Any]:
+    n, newest, oldest = conn.execute(
+        "SELECT count(*), max(timestamp), min(timestamp) FROM line_items"
+    ).fetchall()[0]
+    return {"items": n, "newest": newest, "oldest": oldest}

@@ -1,0 +1,59 @@
+"""The spend snapshot: per-project daily spend written beside the store after each change.
+
+The budget guard runs inside agent processes and must never open DuckDB (a CLI may hold
+it). It reads this small JSON file plus the spool bytes past `offsets`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicegw_cli.config import Config
+
+#: Local days kept: enough for today and the whole current and previous month.
+SNAPSHOT_DAYS = 64
+
+
+def snapshot_path(config: Config) -> Path:
+    return config.store_path.with_name(config.store_path.name + ".spend.json")
+
+
+def write_snapshot(conn: Any, config: Config) -> Path:
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=SNAPSHOT_DAYS)
+    rows = conn.execute(
+        """SELECT project,
+                  CAST(timezone(?, timestamp AT TIME ZONE 'UTC') AS DATE) AS day,
+                  SUM(cost_usd) AS spend, count(*) AS requests
+           FROM line_items WHERE timestamp >= ? AND cost_usd IS NOT NULL
+           GROUP BY ALL""",
+        [config.timezone, since],
+    ).fetchall()
+    spend: dict[str, dict[str, str]] = {}
+    for project, day, total, _n in rows:
+        spend.setdefault(project, {})[day.isoformat()] = str(total)
+    offsets = dict(
+        conn.execute("SELECT file, byte_offset FROM spool_offsets WHERE NOT retired").fetchall()
+    )
+    payload = {
+        "written_at": datetime.now(UTC).isoformat(),
+        "timezone": config.timezone,
+        "spend": spend,
+        "offsets": offsets,
+    }
+    path = snapshot_path(config)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, separators=(",", ":")))
+    os.replace(tmp, path)
+    return path
+
+
+def read_snapshot(config: Config) -> dict[str, Any] | None:
+    try:
+        return json.loads(snapshot_path(config).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
