@@ -188,8 +188,10 @@ def interpolate(value: Any, key_path: str, missing: list[str]) -> Any:
             return None
         return result
     if isinstance(value, dict):
-        return {k: interpolate(v, f"{key_path}.{k}" if key_path else str(k), missing)
-                for k, v in value.items()}
+        return {
+            k: interpolate(v, f"{key_path}.{k}" if key_path else str(k), missing)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, f"{key_path}[{i}]", missing) for i, v in enumerate(value)]
     return value
@@ -295,8 +297,10 @@ def _parse_guardrails(v: _V, value: Any, key: str) -> dict[str, Any]:
         c: v.choice(cats.get(c), f"{key}.categories.{c}", GUARDRAIL_ACTIONS, "off")
         for c in GUARDRAIL_CATEGORIES
     }
-    return {"enabled": v.boolean(data.get("enabled"), f"{key}.enabled", bool(data)),
-            "categories": categories}
+    return {
+        "enabled": v.boolean(data.get("enabled"), f"{key}.enabled", bool(data)),
+        "categories": categories,
+    }
 
 
 def parse_project(
@@ -349,7 +353,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         body = v.mapping(body, f"stacks.{name}")
         v.known(body, {"stt", "llm", "tts"}, f"stacks.{name}")
         stacks[str(name)] = {
-            k: v.string(body.get(k), f"stacks.{name}.{k}") for k in ("stt", "llm", "tts")
+            k: v.string(body.get(k), f"stacks.{name}.{k}")
+            for k in ("stt", "llm", "tts")
             if body.get(k) is not None
         }  # type: ignore[misc]
 
@@ -400,7 +405,9 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
     v.known(hook_raw, {"flush_interval_seconds"}, "hook")
     hook = HookSettings(
         flush_interval_seconds=v.number(
-            hook_raw.get("flush_interval_seconds"), "hook.flush_interval_seconds", 1.0,
+            hook_raw.get("flush_interval_seconds"),
+            "hook.flush_interval_seconds",
+            1.0,
             positive=True,
         )
     )
@@ -415,8 +422,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         tz=tz,
         store_path=rel(storage.get("store"), "storage.store", ".voicegw/usage.duckdb"),
         spool_dir=rel(storage.get("spool"), "storage.spool", ".voicegw/spool"),
-        secret_key_path=rel(data.get("secret_key_file"), "secret_key_file",
-                            ".voicegw/secret.key"),
+        secret_key_path=rel(data.get("secret_key_file"), "secret_key_file", ".voicegw/secret.key"),
         pricing_overrides=dict(overrides),
         budgets=budgets,
         hook=hook,

@@ -113,5 +113,7 @@ class LineItem:
         rec = asdict(self)
         rec["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
         rec["cost_usd"] = None if self.cost_usd is None else str(quantize_cost(self.cost_usd))
-        rec["metadata"] = json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None
+        rec["metadata"] = (
+            json.dumps(self.metadata, separators=(",", ":")) if self.metadata else None
+        )
         return {name: rec[name] for name in COLUMN_NAMES}

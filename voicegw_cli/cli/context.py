@@ -1,4 +1,4 @@
-"""Per-invocation state: the `--config` path and the lazily loaded Config."""
+"""Per-invocation state: the `--config` path, the lazily loaded Config, the store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from voicegw_cli.config import Config
+    from voicegw_cli.store import Store
 
 _state: dict[str, object] = {"config_path": None, "config": None}
 
@@ -22,3 +23,20 @@ def get_config() -> Config:
 
         _state["config"] = load_config(_state["config_path"])  # type: ignore[arg-type]
     return _state["config"]  # type: ignore[return-value]
+
+
+def open_store(*, fold: bool = True) -> Store:
+    """The store for this command, with the spool folded in first."""
+    from voicegw_cli.store import Store
+
+    store = Store.open(get_config(), fold=fold)
+    result = store.fold_result
+    if result is not None and (result.bad_lines or result.torn_bytes_discarded):
+        from voicegw_cli.cli.output import note
+
+        if result.bad_lines:
+            note(
+                f"[yellow]warning:[/] {result.bad_lines} unreadable spool line(s) moved to "
+                f"{get_config().spool_dir / 'rejected'}"
+            )
+    return store

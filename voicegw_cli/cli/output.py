@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -93,9 +93,7 @@ def emit(
         table.add_column(col, justify="right" if numeric else "left")
     cells = cells or {}
     for row in rows:
-        table.add_row(
-            *[cells[c](row) if c in cells else _cell(row.get(c)) for c in columns]
-        )
+        table.add_row(*[cells[c](row) if c in cells else _cell(row.get(c)) for c in columns])
     Console().print(table)
 
 
@@ -104,3 +102,13 @@ def note(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True).print(message)
+
+
+def _format_option():
+    import typer
+
+    return typer.Option("--format", "-f", help="table for people; json or csv for machines.")
+
+
+#: Use as `fmt: FormatOpt = Format.table` in every command.
+FormatOpt = __import__("typing").Annotated[Format, _format_option()]

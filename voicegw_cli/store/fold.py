@@ -119,7 +119,7 @@ def insert_items(conn: Any, table: Any) -> int:
         before = conn.execute("SELECT count(*) FROM line_items").fetchall()[0][0]
         conn.execute(
             f"""INSERT INTO line_items
-            SELECT {_select_sql('i')} FROM _incoming i
+            SELECT {_select_sql("i")} FROM _incoming i
             WHERE i.id NOT IN (
                 SELECT id FROM line_items WHERE timestamp BETWEEN ? AND ?)
             QUALIFY row_number() OVER (PARTITION BY i.id) = 1""",
@@ -171,8 +171,11 @@ def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
             size = chunk.path.stat().st_size
             if size > chunk.end:
                 result.torn_bytes_discarded += size - chunk.end
-                log.warning("%s: discarding %d bytes of a torn last line from a writer that "
-                            "is gone", chunk.path, size - chunk.end)
+                log.warning(
+                    "%s: discarding %d bytes of a torn last line from a writer that is gone",
+                    chunk.path,
+                    size - chunk.end,
+                )
             new_offsets[chunk.name] = chunk.end
             retire.append(chunk.path)
     result.bad_lines = len(bad)
@@ -216,6 +219,7 @@ def _quarantine(spool_dir: Path, bad: list[tuple[str, bytes]]) -> None:
     qdir.mkdir(parents=True, exist_ok=True)
     with open(qdir / "rejected.ndjson", "ab") as f:
         for name, line in bad:
-            f.write(json.dumps({"file": name, "line": line.decode("utf-8", "replace")}).encode()
-                    + b"\n")
+            f.write(
+                json.dumps({"file": name, "line": line.decode("utf-8", "replace")}).encode() + b"\n"
+            )
     log.error("%d unreadable spool line(s) moved to %s", len(bad), qdir)

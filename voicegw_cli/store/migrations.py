@@ -86,9 +86,7 @@ def migrate(conn: Any) -> list[str]:
         conn.execute("BEGIN TRANSACTION")
         try:
             step(conn)
-            conn.execute(
-                "INSERT INTO _migrations VALUES (?, now()::TIMESTAMP)", [step.__name__]
-            )
+            conn.execute("INSERT INTO _migrations VALUES (?, now()::TIMESTAMP)", [step.__name__])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -1,0 +1,87 @@
+"""`voicegw costs`: cost and native units per group over a calendar period."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from voicegw_cli.cli.output import Format, FormatOpt
+
+
+class By(StrEnum):
+    provider = "provider"
+    model = "model"
+    modality = "modality"
+    project = "project"
+    day = "day"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def costs(
+        project: Annotated[
+            str | None, typer.Option("--project", "-p", help="Only this project.")
+        ] = None,
+        today: Annotated[bool, typer.Option("--today", help="Today (the default).")] = False,
+        week: Annotated[bool, typer.Option("--week", help="This calendar week (Mon-Sun).")] = False,
+        month: Annotated[bool, typer.Option("--month", help="This calendar month.")] = False,
+        start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
+        end: Annotated[str | None, typer.Option("--end", help="Last day, inclusive.")] = None,
+        by: Annotated[By, typer.Option("--by", help="Group rows by this.")] = By.model,
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Cost and units (tokens, audio minutes, characters) per group for a period.
+
+        Periods are calendar days, weeks and months in the configured time zone.
+        """
+        from voicegw_cli import periods
+        from voicegw_cli.cli.context import get_config, open_store
+        from voicegw_cli.cli.output import emit, money, note
+        from voicegw_cli.reports import check_project, cost_report
+
+        cfg = get_config()
+        period = periods.choose(cfg.tz, today=today, week_=week, month_=month, start=start, end=end)
+        with open_store() as store:
+            if project:
+                check_project(store, project)
+            report = cost_report(store, period, by=by.value, project=project)
+        rows = report["rows"]
+        if fmt is not Format.table:
+            emit(rows, fmt=fmt, payload={k: v for k, v in report.items() if k != "rows"})
+            return
+        title = f"Costs by {by.value}" + (f" — project {project}" if project else "")
+        caption = f"{period.describe()}\nTotal {money(report['total_cost_usd'])} over {report['items']} items"
+        emit(
+            rows,
+            fmt=fmt,
+            title=title,
+            caption=caption,
+            columns=[
+                by.value,
+                "items",
+                "cost_usd",
+                "input_tokens",
+                "cached_input_tokens",
+                "output_tokens",
+                "audio_minutes",
+                "characters",
+            ],
+            cells={
+                "cost_usd": lambda r: money(r["cost_usd"]),
+                "input_tokens": lambda r: f"{r['input_tokens']:,}",
+                "cached_input_tokens": lambda r: f"{r['cached_input_tokens']:,}",
+                "output_tokens": lambda r: f"{r['output_tokens']:,}",
+                "characters": lambda r: f"{r['characters']:,}",
+                "items": lambda r: f"{r['items']:,}",
+            },
+        )
+        if report["unpriced"]["items"]:
+            models = ", ".join(
+                f"{m['provider']}/{m['model']} ({m['items']})" for m in report["unpriced"]["models"]
+            )
+            note(
+                f"[yellow]{report['unpriced']['items']} unpriced item(s) not in the total:[/] "
+                f"{models}"
+            )

@@ -1,0 +1,64 @@
+"""`voicegw ingest`: import line items from files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from voicegw_cli.cli.output import Format, FormatOpt
+
+#: Show a progress bar when the files add up to more than this.
+PROGRESS_BYTES = 8 << 20
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ingest(
+        files: Annotated[list[Path], typer.Argument(help="CSV, JSON, NDJSON or Parquet files.")],
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Import line items (export-costs columns, or a voicegateway export-costs CSV).
+
+        One bad row rejects the whole run (file:line: reason, exit 3); the store is left
+        as it was. Rows without an id get one from their content, so re-importing adds
+        nothing; rows with a cost keep it, the rest are priced.
+        """
+        from voicegw_cli.cli.context import open_store
+        from voicegw_cli.cli.output import emit
+        from voicegw_cli.ingest import ingest_files
+
+        total = sum(f.stat().st_size for f in files if f.is_file())
+        with open_store() as store:
+            if total > PROGRESS_BYTES and fmt is Format.table:
+                from rich.console import Console
+                from rich.progress import Progress
+
+                with Progress(console=Console(stderr=True), transient=True) as bar:
+                    task = bar.add_task("ingest", total=len(files) * 4)
+
+                    def step(what: str, n: int) -> None:
+                        bar.update(task, advance=n, description=what)
+
+                    result = ingest_files(store, files, progress=step)
+            else:
+                result = ingest_files(store, files)
+        rows = [
+            {
+                "file": f.path,
+                "format": f.format,
+                "rows": f.rows,
+                "added": f.added,
+                "already_present": f.rows - f.added,
+                "priced_now": f.priced,
+                "unpriced": f.unpriced,
+            }
+            for f in result.files
+        ]
+        emit(
+            rows,
+            fmt=fmt,
+            title="Ingested",
+            caption=f"{result.added:,} of {result.rows:,} rows added",
+        )

@@ -1,0 +1,92 @@
+"""`voicegw logs`: the newest line items, filtered."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.items import MODALITIES
+
+
+def _modality(value: str | None) -> str | None:
+    if value is not None and value not in MODALITIES:
+        raise typer.BadParameter(f"must be one of {', '.join(MODALITIES)}")
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def logs(
+        project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+        modality: Annotated[
+            str | None, typer.Option("--modality", callback=_modality, help="stt|llm|tts|realtime")
+        ] = None,
+        provider: Annotated[str | None, typer.Option("--provider")] = None,
+        model: Annotated[str | None, typer.Option("--model")] = None,
+        session: Annotated[str | None, typer.Option("--session", help="A session id.")] = None,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since",
+                help="A date or ISO date-time (UTC unless it has an offset), "
+                "or a duration like 30m, 2h, 7d.",
+            ),
+        ] = None,
+        n: Annotated[int, typer.Option("-n", "--limit", min=1, max=100000)] = 20,
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """The newest line items first."""
+        from voicegw_cli.cli.context import open_store
+        from voicegw_cli.cli.output import emit, money
+        from voicegw_cli.reports import check_project, parse_since
+        from voicegw_cli.store import queries
+
+        since_dt = parse_since(since) if since else None
+        with open_store() as store:
+            if project:
+                check_project(store, project)
+            rows = queries.recent_items(
+                store.conn,
+                limit=n,
+                since=since_dt,
+                project=project,
+                modality=modality,
+                provider=provider,
+                model=model,
+                session_id=session,
+            )
+        for r in rows:
+            r["timestamp"] = r["timestamp"].isoformat() + "Z"
+        if fmt is not Format.table:
+            emit(rows, fmt=fmt)
+            return
+
+        def units(r: dict) -> str:
+            if r["modality"] == "stt":
+                return f"{r['audio_seconds']:.1f} s audio"
+            if r["modality"] == "tts":
+                return f"{r['characters']:,} chars"
+            s = f"{r['input_tokens']:,} in"
+            if r["cached_input_tokens"]:
+                s += f" ({r['cached_input_tokens']:,} cached)"
+            return s + f" / {r['output_tokens']:,} out"
+
+        emit(
+            rows,
+            fmt=fmt,
+            title=f"Latest {len(rows)} line items",
+            columns=[
+                "timestamp",
+                "project",
+                "modality",
+                "provider",
+                "model",
+                "units",
+                "cost_usd",
+                "pricing_source",
+                "session_id",
+            ],
+            cells={"units": units, "cost_usd": lambda r: money(r["cost_usd"], 6)},
+        )

@@ -1,0 +1,138 @@
+"""`voicegw projects` (list and manage) and `voicegw project ID` (one project in depth)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voicegw_cli.cli.output import Format, FormatOpt
+
+STATUS_STYLE = {"ok": "green", "warning": "yellow", "exceeded": "bold red"}
+
+
+def _list(fmt: Format) -> None:
+    from voicegw_cli.cli.context import open_store
+    from voicegw_cli.cli.output import emit, money
+    from voicegw_cli.reports import accent, projects_overview
+
+    with open_store() as store:
+        rows = projects_overview(store)
+    if fmt is not Format.table:
+        emit(rows, fmt=fmt, columns=list(rows[0]) if rows else None)
+        return
+
+    def tags(r: dict) -> str:
+        return f"[{accent(r['tags'])}]{', '.join(r['tags'])}[/]" if r["tags"] else ""
+
+    def budget(r: dict) -> str:
+        return f"{money(r['daily_budget'], 2)} {r['budget_action']}" if r["daily_budget"] else "—"
+
+    emit(
+        rows,
+        fmt=fmt,
+        title="Projects (today)",
+        columns=[
+            "id",
+            "name",
+            "tags",
+            "budget",
+            "today_spend",
+            "today_requests",
+            "budget_status",
+            "source",
+        ],
+        cells={
+            "tags": tags,
+            "budget": budget,
+            "id": lambda r: f"[{accent(r['tags'])}]●[/] {r['id']}",
+            "today_spend": lambda r: money(r["today_spend"]),
+            "budget_status": lambda r: (
+                f"[{STATUS_STYLE[r['budget_status']]}]{r['budget_status']}[/]"
+            ),
+        },
+    )
+
+
+def _bar_chart(daily: list[dict], width: int = 40) -> str:
+    from voicegw_cli.cli.output import money
+
+    top = max((d["cost_usd"] for d in daily), default=0) or 1
+    lines = []
+    for d in daily:
+        n = int(round(float(d["cost_usd"] / top) * width))
+        lines.append(f"{d['day']} {'█' * n}{'·' if n == 0 else ''} {money(d['cost_usd'], 2)}")
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    projects_app = typer.Typer(
+        help="List projects (the default) and manage runtime projects.",
+        invoke_without_command=True,
+        no_args_is_help=False,
+    )
+
+    @projects_app.callback()
+    def projects(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
+        """Every project with today's spend, requests and budget status."""
+        if ctx.invoked_subcommand is None:
+            _list(fmt)
+
+    try:
+        from voicegw_cli.cli.projects_manage import register_manage
+    except ImportError:
+        pass
+    else:
+        register_manage(projects_app)
+    app.add_typer(projects_app, name="projects")
+
+    @app.command()
+    def project(
+        project_id: Annotated[str, typer.Argument(metavar="ID", help="Project id.")],
+        fmt: FormatOpt = Format.table,
+    ) -> None:
+        """Everything about one project: budgets, spend today/week/month, models, keys."""
+        from rich.console import Console
+        from rich.panel import Panel
+
+        from voicegw_cli.cli.context import open_store
+        from voicegw_cli.cli.output import dumps, emit, money
+        from voicegw_cli.reports import accent, project_detail
+
+        with open_store() as store:
+            d = project_detail(store, project_id)
+        if fmt is Format.json:
+            typer.echo(dumps(d))
+            return
+        if fmt is Format.csv:
+            flat = {k: v for k, v in d.items() if not isinstance(v, list | dict)}
+            emit([flat], fmt=fmt)
+            return
+        console = Console()
+        colour = accent(d["tags"])
+        head = (
+            f"[bold]{d['name']}[/] ({d['id']}, {d['source']})  [{colour}]{', '.join(d['tags'])}[/]\n"
+            f"{d['description']}\n"
+            f"Daily budget {money(d['daily_budget'], 2) if d['daily_budget'] else 'none'} · "
+            f"monthly {money(d['monthly_budget'], 2) if d['monthly_budget'] else 'none'} · "
+            f"action {d['budget_action']} · status "
+            f"[{STATUS_STYLE[d['budget_status']]}]{d['budget_status']}[/]\n"
+            f"Today {money(d['today_spend'])} / {d['today_requests']:,} items · "
+            f"week {money(d['week_spend'])} / {d['week_requests']:,} · "
+            f"month {money(d['month_spend'])} / {d['month_requests']:,}  ({d['timezone']})"
+        )
+        if d["default_stack"]:
+            head += f"\nStack {d['default_stack']}"
+        console.print(Panel(head, border_style=colour))
+        for key in ("by_modality", "by_model"):
+            group = key.removeprefix("by_")
+            emit(
+                d[key],
+                fmt=fmt,
+                title=f"This month by {group}",
+                columns=[group, "items", "cost_usd"],
+                cells={"cost_usd": lambda r: money(r["cost_usd"])},
+            )
+        console.print(Panel(_bar_chart(d["daily_spend"]), title="Daily spend, last 14 days"))
+        if d["provider_keys"]:
+            emit(d["provider_keys"], fmt=fmt, title="Provider keys")

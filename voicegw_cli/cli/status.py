@@ -1,0 +1,71 @@
+"""`voicegw status`: what voicegw is using and whether anything needs attention."""
+
+from __future__ import annotations
+
+import typer
+
+from voicegw_cli.cli.output import Format, FormatOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def status(fmt: FormatOpt = Format.table) -> None:
+        """Config, store, spool backlog, projects, time zone, pricing data, missing keys."""
+        from voicegw_cli.cli.context import get_config, open_store
+        from voicegw_cli.cli.output import dumps, emit
+        from voicegw_cli.config import merged_projects
+        from voicegw_cli.spool import pending
+        from voicegw_cli.store import queries
+
+        cfg = get_config()
+        with open_store(fold=False) as store:
+            offsets = dict(
+                store.conn.execute("SELECT file, byte_offset FROM spool_offsets").fetchall()
+            )
+            backlog = [c for c in pending(cfg.spool_dir, offsets) if c.data]
+            result = store.fold()
+            stats = queries.store_stats(store.conn)
+            projects = merged_projects(cfg, store.conn)
+        info = {
+            "config": cfg.source,
+            "store": str(cfg.store_path),
+            "store_bytes": cfg.store_path.stat().st_size if cfg.store_path.exists() else 0,
+            "items": stats["items"],
+            "newest_item": stats["newest"].isoformat() + "Z" if stats["newest"] else None,
+            "spool_dir": str(cfg.spool_dir),
+            "spool_backlog_files": len(backlog),
+            "spool_backlog_bytes": sum(len(c.data) for c in backlog),
+            "folded_now": result.items_added,
+            "timezone": cfg.timezone,
+            "projects": sorted(projects),
+            "default_project": cfg.default_project or "default",
+            "missing": list(cfg.missing),
+        }
+        try:
+            from voicegw_cli.pricing import pricing_versions
+        except ImportError:
+            pass
+        else:
+            info["pricing"] = pricing_versions()
+        if fmt is Format.json:
+            typer.echo(dumps(info))
+            return
+        rows = [{"setting": k, "value": v} for k, v in info.items()]
+        if fmt is Format.csv:
+            emit(rows, fmt=fmt)
+            return
+        from voicegw_cli.cli.output import _cell
+
+        emit(
+            rows,
+            fmt=fmt,
+            title="voicegw status",
+            cells={"value": lambda r: _cell(r["value"]) if r["value"] not in ([], None) else "—"},
+        )
+        if cfg.missing:
+            from voicegw_cli.cli.output import note
+
+            note(
+                f"[yellow]{len(cfg.missing)} value(s) are missing because their environment "
+                f"variable is unset:[/] {', '.join(cfg.missing)}"
+            )

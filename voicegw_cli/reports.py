@@ -1,0 +1,232 @@
+"""Report assembly shared by the CLI and the MCP server: store queries plus context."""
+
+from __future__ import annotations
+
+import difflib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from voicegw_cli.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from voicegw_cli.periods import Period
+    from voicegw_cli.store import Store
+
+
+def known_projects(store: Store) -> list[str]:
+    from voicegw_cli.config import merged_projects
+
+    ids = set(merged_projects(store.config, store.conn))
+    ids.update(
+        r[0] for r in store.conn.execute("SELECT DISTINCT project FROM line_items").fetchall()
+    )
+    return sorted(ids)
+
+
+def check_project(store: Store, project: str) -> None:
+    """Unknown id: NotFoundError naming the closest known ids."""
+    known = known_projects(store)
+    if project not in known:
+        raise NotFoundError(not_found_message(project, known))
+
+
+def not_found_message(project: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(project, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"no project {project!r}{hint} (known: {', '.join(known) or 'none'})"
+
+
+def cost_report(
+    store: Store, period: Period, *, by: str = "model", project: str | None = None
+) -> dict[str, Any]:
+    from voicegw_cli.store import queries
+
+    rows = queries.costs(
+        store.conn,
+        period.start_utc,
+        period.end_utc,
+        by=by,
+        project=project,
+        tz=store.config.timezone,
+    )
+    unpriced = queries.unpriced(store.conn, period.start_utc, period.end_utc, project)
+    return {
+        "period": period.as_dict(),
+        "by": by,
+        "project": project,
+        "total_cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
+        "items": sum(r["items"] for r in rows),
+        "unpriced": {"items": sum(m["items"] for m in unpriced), "models": unpriced},
+        "rows": rows,
+    }
+
+
+def parse_since(text: str):
+    """A date, an ISO date-time (UTC unless offset given) or a duration (30m, 2h, 7d)."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    from voicegw_cli.errors import UsageError
+
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+        delta = timedelta(**{unit[m.group(2)]: int(m.group(1))})
+        return (datetime.now(UTC) - delta).replace(tzinfo=None)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since: expected a date, date-time or duration like 2h, got {text!r}")
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+WARNING_RATIO = Decimal("0.8")
+
+
+def budget_status(spend: Decimal, budget: Decimal) -> str:
+    """ok, warning (at 80%) or exceeded; a zero budget means no limit."""
+    if not budget:
+        return "ok"
+    if spend > budget:
+        return "exceeded"
+    return "warning" if spend >= budget * WARNING_RATIO else "ok"
+
+
+def accent(tags: list[str]) -> str:
+    """The seeds' accent colour by first tag: prod green, stag yellow, dev/test blue."""
+    first = (tags[0] if tags else "").lower()
+    if "prod" in first:
+        return "green"
+    if "stag" in first:
+        return "yellow"
+    if "dev" in first or "test" in first:
+        return "blue"
+    return "magenta"
+
+
+def mask(secret: str | None) -> str:
+    if not secret:
+        return "(missing)"
+    return secret[:3] + "…" + secret[-4:] if len(secret) > 10 else "…" * 3
+
+
+def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
+    """Every project (YAML and db) with today's spend, requests and budget status."""
+    from voicegw_cli import periods
+    from voicegw_cli.config import merged_projects
+    from voicegw_cli.store import queries
+
+    tz = store.config.tz
+    today = periods.day(periods.local_today(tz, now), tz)
+    spend = queries.spend_per_project(store.conn, today.start_utc, today.end_utc)
+    projects = merged_projects(store.config, store.conn)
+    rows = []
+    for pid, p in sorted(projects.items()):
+        s, n = spend.get(pid, (Decimal(0), 0))
+        rows.append(
+            {
+                "id": pid,
+                "name": p.name,
+                "tags": list(p.tags),
+                "daily_budget": p.daily_budget,
+                "monthly_budget": p.monthly_budget,
+                "budget_action": p.budget_action,
+                "today_spend": s,
+                "today_requests": n,
+                "budget_status": budget_status(s, p.daily_budget),
+                "default_stack": p.default_stack,
+                "source": p.source,
+            }
+        )
+    for pid in sorted(set(spend) - set(projects)):  # usage under an id nobody configured
+        s, n = spend[pid]
+        rows.append(
+            {
+                "id": pid,
+                "name": pid,
+                "tags": [],
+                "daily_budget": Decimal(0),
+                "monthly_budget": Decimal(0),
+                "budget_action": "warn",
+                "today_spend": s,
+                "today_requests": n,
+                "budget_status": "ok",
+                "default_stack": None,
+                "source": "usage",
+            }
+        )
+    return rows
+
+
+def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from voicegw_cli import periods
+    from voicegw_cli.config import merged_projects
+    from voicegw_cli.store import queries
+
+    check_project(store, project)
+    tz = store.config.tz
+    projects = merged_projects(store.config, store.conn)
+    p = projects.get(project)
+    ref = periods.local_today(tz, now)
+    out: dict[str, Any] = {
+        "id": project,
+        "name": p.name if p else project,
+        "description": p.description if p else "",
+        "tags": list(p.tags) if p else [],
+        "daily_budget": p.daily_budget if p else Decimal(0),
+        "monthly_budget": p.monthly_budget if p else Decimal(0),
+        "budget_action": p.budget_action if p else "warn",
+        "default_stack": p.default_stack if p else None,
+        "fallback_stack": p.fallback_stack if p else None,
+        "stt_model": p.stt_model if p else None,
+        "llm_model": p.llm_model if p else None,
+        "tts_model": p.tts_model if p else None,
+        "source": p.source if p else "usage",
+        "timezone": tz.key,
+    }
+    for name, period in (
+        ("today", periods.day(ref, tz)),
+        ("week", periods.week(ref, tz)),
+        ("month", periods.month(ref, tz)),
+    ):
+        stats = queries.project_stats(store.conn, project, period.start_utc, period.end_utc)
+        out[f"{name}_spend"] = stats["spend"]
+        out[f"{name}_requests"] = stats["requests"]
+        out[f"{name}_period"] = period.as_dict()
+    out["budget_status"] = budget_status(out["today_spend"], out["daily_budget"])
+    out["monthly_budget_status"] = budget_status(out["month_spend"], out["monthly_budget"])
+    month = periods.month(ref, tz)
+    out["by_modality"] = cost_report(store, month, by="modality", project=project)["rows"]
+    out["by_model"] = cost_report(store, month, by="model", project=project)["rows"]
+    last14 = periods.Period("last 14 days", ref - timedelta(days=13), ref, tz)
+    daily = queries.daily_spend(
+        store.conn, last14.start_utc, last14.end_utc, tz=tz.key, project=project
+    )
+    out["daily_spend"] = [
+        {
+            "day": (d := (last14.start + timedelta(days=i)).isoformat()),
+            "cost_usd": daily.get(d, Decimal(0)),
+        }
+        for i in range(14)
+    ]
+    out["provider_keys"] = provider_keys(store, project, p)
+    return out
+
+
+def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, str]]:
+    """Provider keys this project has, masked; YAML keys first, then stored ones."""
+    keys = []
+    if p is not None:
+        for provider, body in sorted(p.providers.items()):
+            keys.append({"provider": provider, "key": mask(body.get("api_key")), "source": "yaml"})
+    try:
+        from voicegw_cli.projects import stored_key_providers
+    except ImportError:
+        return keys
+    for provider in stored_key_providers(store.conn, project):
+        keys.append({"provider": provider, "key": "(encrypted)", "source": "db"})
+    return keys
