@@ -76,7 +76,9 @@ def parse_since(text: str):
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--since: expected a date, date-time or duration like 2h, got {text!r}")
+        raise UsageError(
+            f"--since: expected a date, date-time or duration like 2h, got {text!r}"
+        ) from None
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
             emit(rows, fmt=fmt, payload={k: v for k, v in report.items() if k != "rows"})
             return
         title = f"Costs by {by.value}" + (f" — project {project}" if project else "")
-        caption = f"{period.describe()}\nTotal {money(report['total_cost_usd'])} over {report['items']} items"
+        total = money(report["total_cost_usd"])
+        caption = f"{period.describe()}\nTotal {total} over {report['items']:,} items"
         emit(
             rows,
             fmt=fmt,

@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         console = Console()
         colour = accent(d["tags"])
         head = (
-            f"[bold]{d['name']}[/] ({d['id']}, {d['source']})  [{colour}]{', '.join(d['tags'])}[/]\n"
+            f"[bold]{d['name']}[/] ({d['id']}, {d['source']})  "
+            f"[{colour}]{', '.join(d['tags'])}[/]\n"
             f"{d['description']}\n"
             f"Daily budget {money(d['daily_budget'], 2) if d['daily_budget'] else 'none'} · "
             f"monthly {money(d['monthly_budget'], 2) if d['monthly_budget'] else 'none'} · "
