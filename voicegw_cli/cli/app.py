@@ -92,6 +92,7 @@ COMMAND_MODULES = (
     "audit",
     "secrets",
     "mcp",
+    "demo",
 )
 
 
