@@ -76,12 +76,13 @@ def sniff(path: Path) -> str:
     if text.startswith(b"["):
         return "json"
     if text.startswith(b"{"):
-        first = text.split(b"\n", 1)[0].strip()
+        first = path.open("rb").readline().lstrip(b"\xef\xbb\xbf").strip()
         try:
-            json.loads(first)
-            return "ndjson"
+            obj = json.loads(first)
         except ValueError:
             return "json"
+        wrapped = isinstance(obj, dict) and isinstance(obj.get("rows", obj.get("items")), list)
+        return "json" if wrapped else "ndjson"
     return "csv"
 
 
@@ -228,7 +229,8 @@ def normalise(conn: Any, path: Path, fmt: str, table: Any, base_line: int) -> An
         )
     conn.register("_raw", table)
     try:
-        src = _voicegateway_view() if voicegateway else _native_view(names)
+        has_line = lines is not None
+        src = _voicegateway_view(has_line) if voicegateway else _native_view(names, has_line)
         conn.execute(f"CREATE OR REPLACE TEMP VIEW _src AS {src}")
         line_col = "_line" if lines is not None else "NULL"
         problem = "CASE " + " ".join(f"WHEN {c} THEN {m}" for c, m in _checks()) + " END"
@@ -240,7 +242,7 @@ def normalise(conn: Any, path: Path, fmt: str, table: Any, base_line: int) -> An
         if bad:
             row, msg, line = bad
             raise InputError(path, _location(fmt, base_line, row, line), msg)
-        typed = conn.execute(f"SELECT {_typed_select()} FROM _src ORDER BY _row").to_arrow_table()
+        typed = conn.sql(f"SELECT {_typed_select()} FROM _src ORDER BY _row").to_arrow_table()
     finally:
         conn.execute("DROP VIEW IF EXISTS _src")
         conn.unregister("_raw")
@@ -251,13 +253,13 @@ def _col(names: Sequence[str], name: str) -> str:
     return f"NULLIF(trim(\"{name}\"), '')" if name in names else "NULL"
 
 
-def _native_view(names: Sequence[str]) -> str:
+def _native_view(names: Sequence[str], has_line: bool) -> str:
     parts = [f"{_col(names, n)} AS {n}" for n in COLUMN_NAMES]
-    extra = ", _line" if "_line" in names else ""
+    extra = ", _line" if has_line else ""
     return f"SELECT _row{extra}, {', '.join(parts)} FROM _raw"
 
 
-def _voicegateway_view() -> str:
+def _voicegateway_view(has_line: bool) -> str:
     """voicegateway rows: STT input units are minutes, TTS input units characters."""
     units = {n: "NULL" for n in UNIT_COLUMNS}
     units["input_tokens"] = "CASE WHEN modality IN ('llm','realtime') THEN input_units END"
@@ -289,7 +291,8 @@ def _voicegateway_view() -> str:
     }
     inner = ", ".join(f"NULLIF(trim(\"{c}\"), '') AS {c}" for c in VOICEGATEWAY_COLUMNS)
     outer = ", ".join(f"{expr} AS {name}" for name, expr in fields.items())
-    return f"SELECT _row, {outer} FROM (SELECT _row, {inner} FROM _raw)"
+    line = ", _line" if has_line else ""
+    return f"SELECT _row{line}, {outer} FROM (SELECT _row{line}, {inner} FROM _raw)"
 
 
 def _checks() -> list[tuple[str, str]]:
@@ -381,10 +384,6 @@ def ingest_files(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pricer is None:
-        from voicegw_cli.pricing import Pricer
-
-        pricer = Pricer(store.config.pricing_overrides)
     conn = store.conn
     result = IngestResult()
     staged: list[tuple[Path, Any, FileResult]] = []
@@ -399,6 +398,10 @@ def ingest_files(
         fr = FileResult(str(path), fmt, typed.num_rows)
         needs_price = pc.sum(pc.is_null(typed.column("cost_usd"))).as_py() or 0
         if needs_price:
+            if pricer is None:
+                from voicegw_cli.pricing import Pricer
+
+                pricer = Pricer(store.config.pricing_overrides)
             typed = pricer.price_table(typed)
         fr.priced = needs_price
         fr.unpriced = (

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,14 +27,14 @@ EXIT_CODES = (
 class _Group(TyperGroup):
     """Turns our errors into one stderr line and their exit code, at every depth."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except VoicegwError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            raise click.exceptions.Exit(exc.exit_code) from None
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
 
-    def list_commands(self, ctx: click.Context) -> list[str]:  # keep registration order
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # keep registration order
         return list(self.commands)
 
 
