@@ -1,0 +1,167 @@
+"""Reporting commands on a fixture store: table, json and csv, exit codes, time zones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from voicegw_cli.cli.app import app
+from voicegw_cli.ingest import ingest_files
+from voicegw_cli.spool import SpoolWriter
+from voicegw_cli.store import Store
+
+from .conftest import BASIC_YAML, item
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "items"
+runner = CliRunner()
+
+
+def run(config, *args: str):
+    return runner.invoke(app, ["--config", str(config.path), *args])
+
+
+@pytest.fixture
+def store_config(config):
+    with Store.open(config) as store:
+        ingest_files(store, [FIXTURES / "line-items.csv"])
+    now = datetime.now(UTC)
+    w = SpoolWriter(config.spool_dir)  # today's usage arrives through the spool
+    w.write([
+        item(id="t1", timestamp=now - timedelta(seconds=5), project="sales",
+             cost_usd=Decimal("0.85")).to_record(),
+        item(id="t2", timestamp=now - timedelta(seconds=4), project="sales",
+             cost_usd=Decimal("0.30")).to_record(),
+        item(id="t3", timestamp=now - timedelta(seconds=3), project="support", modality="stt",
+             provider="deepgram", model="nova-3", input_tokens=0, output_tokens=0,
+             audio_seconds=30.0, cost_usd=Decimal("0.0023")).to_record(),
+        item(id="t4", timestamp=now - timedelta(seconds=2), project="support",
+             model="mystery-model", cost_usd=None, pricing_source="unpriced").to_record(),
+    ])
+    w.close()
+    return config
+
+
+def test_costs_by_day_follows_configured_zone(write_config) -> None:
+    for tz, expected in (("UTC", {"2026-11-09": 3, "2026-11-10": 2}),
+                         ("America/New_York", {"2026-11-09": 4, "2026-11-10": 1})):
+        cfg = write_config(BASIC_YAML.replace("timezone: UTC", f"timezone: {tz}"),
+                           name=f"{tz.replace('/', '_')}.yaml")
+        with Store.open(cfg) as store:
+            ingest_files(store, [FIXTURES / "line-items.csv"])
+        res = run(cfg, "costs", "--start", "2026-11-09", "--end", "2026-11-10", "--by", "day",
+                  "-f", "json")
+        assert res.exit_code == 0, res.output
+        body = json.loads(res.stdout)
+        assert {r["day"]: r["items"] for r in body["rows"]} == expected
+        assert body["period"]["timezone"] == tz
+        if tz != "UTC":
+            assert body["period"]["start_utc"] == "2026-11-09T05:00:00+00:00"
+
+
+def test_costs_table_json_csv(store_config) -> None:
+    res = run(store_config, "costs", "--start", "2026-11-01", "--end", "2026-11-30",
+              "--by", "provider", "-f", "json")
+    body = json.loads(res.stdout)
+    by = {r["provider"]: r for r in body["rows"]}
+    assert Decimal(by["cartesia"]["cost_usd"]) == Decimal("0.0093")
+    assert by["openai"]["cached_input_tokens"] == 1024 + 2048 + (0 if "t1" else 0)
+    assert body["period"]["start"] == "2026-11-01" and body["period"]["end"] == "2026-11-30"
+    assert body["unpriced"]["items"] == 1
+    assert body["unpriced"]["models"][0]["model"] == "mystery-model"
+    res = run(store_config, "costs", "--start", "2026-11-01", "--end", "2026-11-30",
+              "--by", "modality", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert {r["modality"] for r in rows} == {"llm", "stt", "tts"}
+    res = run(store_config, "costs", "--month", "--project", "sales")
+    assert res.exit_code == 0
+    assert "Costs by model" in res.stdout and "UTC" in res.stdout
+    assert "$1.1500" in res.stdout
+
+
+def test_costs_usage_errors(store_config) -> None:
+    assert run(store_config, "costs", "--today", "--month").exit_code == 2
+    assert run(store_config, "costs", "--start", "2026-11-05", "--end", "2026-11-01").exit_code == 2
+    assert run(store_config, "costs", "--by", "colour").exit_code == 2
+    res = run(store_config, "costs", "--project", "salse")
+    assert res.exit_code == 1 and "did you mean sales" in res.stderr
+
+
+def test_unpriced_items_are_called_out(store_config) -> None:
+    res = run(store_config, "costs", "--today")
+    assert "1 unpriced item(s)" in res.stderr and "openai/mystery-model" in res.stderr
+
+
+def test_logs_filters_and_formats(store_config) -> None:
+    res = run(store_config, "logs", "--project", "sales", "-f", "json")
+    rows = json.loads(res.stdout)
+    assert [r["id"] for r in rows] == ["t2", "t1", "li-005"]  # newest first
+    res = run(store_config, "logs", "--modality", "stt", "-n", "1", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert len(rows) == 1 and rows[0]["id"] == "t3"
+    assert run(store_config, "logs", "--modality", "video").exit_code == 2
+    assert run(store_config, "logs", "-n", "0").exit_code == 2
+    assert run(store_config, "logs", "--since", "last tuesday").exit_code == 2
+    res = run(store_config, "logs", "--since", "1h")
+    assert res.exit_code == 0 and "Latest 4 line items" in res.stdout
+
+
+def test_projects_list(store_config) -> None:
+    res = run(store_config, "projects", "-f", "json")
+    assert res.exit_code == 0, res.output
+    rows = {r["id"]: r for r in json.loads(res.stdout)}
+    assert rows["sales"]["budget_status"] == "exceeded"  # $1.15 of $1
+    assert Decimal(rows["sales"]["today_spend"]) == Decimal("1.15")
+    assert rows["sales"]["today_requests"] == 2
+    assert rows["support"]["budget_status"] == "ok"
+    assert rows["support"]["source"] == "yaml"
+    res = run(store_config, "projects", "-f", "csv")
+    assert res.stdout.splitlines()[0].startswith("id,name,tags")
+    res = run(store_config, "projects")
+    assert "exceeded" in res.stdout and "Support Bot" in res.stdout
+
+
+def test_project_detail_and_unknown(store_config) -> None:
+    res = run(store_config, "project", "sales", "-f", "json")
+    d = json.loads(res.stdout)
+    assert Decimal(d["today_spend"]) == Decimal("1.15") and d["today_requests"] == 2
+    assert len(d["daily_spend"]) == 14
+    assert Decimal(d["daily_spend"][-1]["cost_usd"]) == Decimal("1.15")
+    assert {r["modality"] for r in d["by_modality"]} == {"llm"}
+    res = run(store_config, "project", "sales")
+    assert "Daily spend, last 14 days" in res.stdout
+    res = run(store_config, "project", "suport")
+    assert res.exit_code == 1 and "did you mean support" in res.stderr
+
+
+def test_status(store_config) -> None:
+    res = run(store_config, "status", "-f", "json")
+    info = json.loads(res.stdout)
+    assert info["items"] == 9
+    assert info["spool_backlog_files"] == 1 and info["folded_now"] == 4
+    assert info["timezone"] == "UTC"
+    assert {"support", "sales", "default"} <= set(info["projects"])
+    res = run(store_config, "status")
+    assert res.exit_code == 0 and "voicegw status" in res.stdout
+
+
+def test_invalid_config_exits_3(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("projects:\n  x: {name: X, budget_action: nuke}\n")
+    res = runner.invoke(app, ["--config", str(bad), "costs"])
+    assert res.exit_code == 3
+    assert res.stderr.strip().startswith(f"Error: {bad}: projects.x.budget_action")
+
+
+def test_init_refuses_overwrite(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["init"])
+    assert res.exit_code == 0 and (tmp_path / "voicegw.yaml").exists()
+    res = runner.invoke(app, ["init"])
+    assert res.exit_code == 2 and "--force" in res.stderr
+    assert runner.invoke(app, ["init", "--force"]).exit_code == 0
