@@ -20,7 +20,7 @@ from voicegw_cli.store import Store
 from .conftest import BASIC_YAML, item
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "items"
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "200"})
 
 
 def run(config, *args: str):
