@@ -1,0 +1,30 @@
+"""Reconcile: provider exports in, a per-model (and per-day) diff with causes out.
+
+`read.read_exports` turns export files into tidy records (one small reader module per
+provider format family), `store.aggregates.usage_by_hour` brings our side, `diff.reconcile`
+joins and explains, `report.render` prints. `compare` runs the store half for callers
+that already hold an open store (the CLI, the MCP server).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voicegw_cli.reconcile.diff import Reconciliation, Settings
+    from voicegw_cli.reconcile.read import Export
+
+
+def compare(conn: Any, export: Export, settings: Settings, *, config: Any = None) -> Reconciliation:
+    """Our hourly usage for the period (padded for zone shifts) against `export`."""
+    from voicegw_cli.reconcile.diff import PAD_HOURS, reconcile
+    from voicegw_cli.reconcile.rates import pricer_lookup
+    from voicegw_cli.store.aggregates import usage_by_hour
+
+    pad = timedelta(hours=PAD_HOURS)
+    lo = datetime.combine(settings.start, time()) - pad
+    hi = datetime.combine(settings.end + timedelta(days=1), time()) + pad
+    ours = usage_by_hour(conn, lo, hi, provider=export.provider, project=settings.project)
+    rates = pricer_lookup(config, export.provider) if config is not None else None
+    return reconcile(export, ours, settings, rates=rates)
