@@ -1,0 +1,816 @@
+"""The MCP server: voicegw's projects, costs and budgets as tools for a coding agent.
+
+Built on the official `mcp` package (2.x `MCPServer`). Every tool is a thin shell over the
+library (`voicegw_cli.projects`, `reports`, `budget`, `reconcile`), so the CLI and the agent
+see the same rules. Each call loads the config afresh (YAML edits show up without a
+restart) and opens the store only for the call, because DuckDB admits one process at a
+time and the CLI must not be locked out by an idle server.
+
+Errors are tool results with `isError: true` and a structured payload, the same in
+`structuredContent` and (as JSON) in the text content:
+
+    {"error": {"code": "PROJECT_NOT_FOUND", "message": "...", "details": {...}}}
+
+Project tools follow the seed's Project Tools page: `list_projects`, `get_project`,
+`create_project`, `delete_project` (two-phase: without `confirm=true` it answers
+`CONFIRMATION_REQUIRED` with the preview in `details`).
+
+The HTTP transport (streamable HTTP at `/mcp`) requires a bearer token from
+`VOICEGW_MCP_TOKEN`, compared in constant time; without it every request gets 401.
+"""
+
+import hmac
+import json
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from voicegw_cli import __version__
+from voicegw_cli.errors import (
+    ConfigError,
+    InputError,
+    NotFoundError,
+    StoreBusyError,
+    UsageError,
+    VoicegwError,
+)
+
+TOKEN_ENV = "VOICEGW_MCP_TOKEN"
+MIN_TOKEN_LENGTH = 16
+MAX_LOG_ITEMS = 500
+
+INSTRUCTIONS = (
+    "voicegw prices LiveKit voice-agent usage per project. Use list_projects/get_project to "
+    "see projects with today's spend and budget status, create_project to add one, and "
+    "delete_project (preview first, then confirm=true after the user agrees) to remove a "
+    "runtime project. get_costs, get_logs, get_budget_status and reconcile_summary report "
+    "spend. Money is in US dollars; periods follow the configured time zone."
+)
+
+
+# ------------------------------------------------------------------ output shapes
+
+
+class ProjectSummary(TypedDict):
+    id: str
+    name: str
+    description: str
+    daily_budget: float
+    budget_action: str
+    budget_status: str
+    today_spend: float
+    today_requests: int
+    tags: list[str]
+    default_stack: str | None
+    source: str
+
+
+class ProjectList(TypedDict):
+    projects: list[ProjectSummary]
+    count: int
+
+
+class ProjectDetail(TypedDict):
+    id: str
+    name: str
+    description: str
+    daily_budget: float
+    budget_action: str
+    budget_status: str
+    today_spend: float
+    today_requests: int
+    week_spend: float
+    week_requests: int
+    tags: list[str]
+    default_stack: str | None
+    stt_model: str | None
+    llm_model: str | None
+    tts_model: str | None
+    source: str
+
+
+class CreatedProject(TypedDict):
+    project_id: str
+    name: str
+    description: str
+    daily_budget: float
+    budget_action: str
+    default_stack: str | None
+    stt_model: str | None
+    llm_model: str | None
+    tts_model: str | None
+    tags: list[str]
+    source: str
+    created: bool
+    created_at: float
+
+
+class DeletedProject(TypedDict):
+    action: str
+    project_id: str
+    total_spend_usd: float
+    total_requests: int
+
+
+class CostRow(TypedDict):
+    group: str | None
+    items: int
+    cost_usd: float
+    input_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    audio_minutes: float
+    characters: int
+    unpriced_items: int
+
+
+class CostReport(TypedDict):
+    period: dict[str, str]
+    project: str | None
+    group_by: str
+    total_cost_usd: float
+    items: int
+    unpriced_items: int
+    rows: list[CostRow]
+
+
+class LogPage(TypedDict):
+    items: list[dict[str, Any]]
+    count: int
+
+
+class BudgetRow(TypedDict):
+    project: str
+    period: str
+    start: str
+    end: str
+    spend_usd: float
+    budget_usd: float | None
+    percent: float | None
+    status: str
+    action: str
+
+
+class BudgetReport(TypedDict):
+    timezone: str
+    date: str
+    budgets: list[BudgetRow]
+
+
+# ------------------------------------------------------------------ errors
+
+
+def error_code(exc: BaseException) -> str:
+    """The MCP error code of a library failure (the project errors carry their own)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    if isinstance(exc, NotFoundError):
+        return "NOT_FOUND"
+    if isinstance(exc, UsageError):
+        return "VALIDATION_ERROR"
+    if isinstance(exc, StoreBusyError):
+        return "STORE_BUSY"
+    if isinstance(exc, InputError):
+        return "INPUT_ERROR"
+    if isinstance(exc, ConfigError):
+        return "CONFIG_ERROR"
+    return "ERROR"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp() if value.tzinfo else value.replace(tzinfo=UTC).timestamp()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def error_result(code: str, message: str, details: dict[str, Any] | None = None) -> CallToolResult:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = _jsonable(details)
+    payload = {"error": body}
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(payload))],
+        structured_content=payload,
+        is_error=True,
+    )
+
+
+def _money(value: Any) -> float:
+    return float(value or 0)
+
+
+# ------------------------------------------------------------------ backend
+
+
+class Backend:
+    """Config and store for one tool call. Calls are serialised: tools run on worker
+    threads, and one process should hold the DuckDB file once."""
+
+    def __init__(self, config_path: Path | None, channel: str) -> None:
+        from voicegw_cli.projects import default_actor
+
+        self.config_path = config_path
+        self.actor = default_actor(f"mcp-{channel}")
+        self._lock = threading.Lock()
+
+    def config(self) -> Any:
+        from voicegw_cli.config import load_config
+
+        return load_config(self.config_path)
+
+    def store(self, config: Any) -> Any:
+        from voicegw_cli.store import Store
+
+        return Store.open(config)
+
+    def guarded(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn()` alone; a library failure becomes an error result."""
+        try:
+            with self._lock:
+                return fn()
+        except VoicegwError as exc:
+            return error_result(error_code(exc), str(exc), getattr(exc, "details", None))
+
+    def call(self, fn: Callable[[Any, Any], Any]) -> Any:
+        """Run `fn(config, store)` with the store open for just this call."""
+
+        def run() -> Any:
+            config = self.config()
+            with self.store(config) as store:
+                return fn(config, store)
+
+        return self.guarded(run)
+
+
+# ------------------------------------------------------------------ tool bodies
+
+
+def _summaries(config: Any, store: Any) -> list[ProjectSummary]:
+    from voicegw_cli.config import merged_projects
+    from voicegw_cli.reports import projects_overview
+
+    projects = merged_projects(config, store.conn)
+    out: list[ProjectSummary] = []
+    for row in projects_overview(store):
+        p = projects.get(row["id"])
+        if p is None:  # usage under an id no project configures: not a project
+            continue
+        out.append(
+            ProjectSummary(
+                id=row["id"],
+                name=row["name"],
+                description=p.description,
+                daily_budget=_money(row["daily_budget"]),
+                budget_action=row["budget_action"],
+                budget_status=row["budget_status"],
+                today_spend=_money(row["today_spend"]),
+                today_requests=int(row["today_requests"]),
+                tags=list(row["tags"]),
+                default_stack=row["default_stack"],
+                source=row["source"],
+            )
+        )
+    return out
+
+
+def _detail(config: Any, store: Any, project_id: str) -> ProjectDetail:
+    from voicegw_cli.projects import get_project
+    from voicegw_cli.reports import project_detail
+
+    get_project(config, store.conn, project_id)  # configured projects only
+    d = project_detail(store, project_id)
+    return ProjectDetail(
+        id=d["id"],
+        name=d["name"],
+        description=d["description"],
+        daily_budget=_money(d["daily_budget"]),
+        budget_action=d["budget_action"],
+        budget_status=d["budget_status"],
+        today_spend=_money(d["today_spend"]),
+        today_requests=int(d["today_requests"]),
+        week_spend=_money(d["week_spend"]),
+        week_requests=int(d["week_requests"]),
+        tags=list(d["tags"]),
+        default_stack=d["default_stack"],
+        stt_model=d["stt_model"],
+        llm_model=d["llm_model"],
+        tts_model=d["tts_model"],
+        source=d["source"],
+    )
+
+
+def _period(config: Any, period: str, start: str | None, end: str | None) -> Any:
+    from voicegw_cli import periods
+
+    name = (period or "today").strip().lower()
+    if start or end:
+        return periods.choose(config.tz, start=start, end=end)
+    if name == "yesterday":
+        ref = periods.local_today(config.tz) - timedelta(days=1)
+        return periods.day(ref, config.tz)
+    if name not in ("today", "week", "month"):
+        raise UsageError(
+            f"period must be today, yesterday, week or month (or give start and end), got "
+            f"{period!r}"
+        )
+    return periods.choose(
+        config.tz, today=name == "today", week_=name == "week", month_=name == "month"
+    )
+
+
+def _costs(
+    config: Any,
+    store: Any,
+    period: str,
+    project: str | None,
+    start: str | None,
+    end: str | None,
+    group_by: str,
+) -> CostReport:
+    from voicegw_cli.reports import check_project, cost_report
+    from voicegw_cli.store.queries import GROUPS
+
+    if group_by not in GROUPS:
+        raise UsageError(f"group_by must be one of {', '.join(GROUPS)}, got {group_by!r}")
+    p = _period(config, period, start, end)
+    if project:
+        try:
+            check_project(store, project)
+        except NotFoundError as exc:
+            from voicegw_cli.projects import ProjectNotFoundError
+
+            raise ProjectNotFoundError(str(exc), project_id=project) from None
+    report = cost_report(store, p, by=group_by, project=project or None)
+    rows = [
+        CostRow(
+            group=None if r[group_by] is None else str(r[group_by]),
+            items=int(r["items"]),
+            cost_usd=_money(r["cost_usd"]),
+            input_tokens=r["input_tokens"],
+            cached_input_tokens=r["cached_input_tokens"],
+            cache_write_tokens=r["cache_write_tokens"],
+            output_tokens=r["output_tokens"],
+            audio_minutes=r["audio_minutes"],
+            characters=r["characters"],
+            unpriced_items=int(r["unpriced_items"]),
+        )
+        for r in report["rows"]
+    ]
+    return CostReport(
+        period=report["period"],
+        project=project or None,
+        group_by=group_by,
+        total_cost_usd=_money(report["total_cost_usd"]),
+        items=int(report["items"]),
+        unpriced_items=int(report["unpriced"]["items"]),
+        rows=rows,
+    )
+
+
+def _log_item(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "timestamp" and isinstance(value, datetime):
+            out[key] = value.replace(tzinfo=UTC).isoformat()
+        elif key == "metadata" and isinstance(value, str):
+            try:
+                out[key] = json.loads(value)
+            except ValueError:
+                out[key] = value
+        elif isinstance(value, Decimal):
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _budgets(config: Any, store: Any, project: str | None) -> BudgetReport:
+    from voicegw_cli import periods
+    from voicegw_cli.budget import check_store
+    from voicegw_cli.config import merged_projects
+
+    projects = merged_projects(config, store.conn)
+    if project and project not in projects:
+        from voicegw_cli.projects import get_project
+
+        get_project(config, store.conn, project)  # raises PROJECT_NOT_FOUND with hints
+    today = periods.local_today(config.tz)
+    rows: list[BudgetRow] = []
+    for period in ("day", "month"):
+        for st in check_store(
+            store.conn, config, period=period, day=today, projects=projects, only=project
+        ):
+            if st.project not in projects:
+                continue
+            rows.append(
+                BudgetRow(
+                    project=st.project,
+                    period=st.period,
+                    start=st.start.isoformat(),
+                    end=st.end.isoformat(),
+                    spend_usd=_money(st.spend),
+                    budget_usd=None if st.budget is None else float(st.budget),
+                    percent=None if st.percent is None else float(st.percent),
+                    status=st.status,
+                    action=st.action,
+                )
+            )
+    rows.sort(key=lambda r: (r["project"], r["period"]))
+    return BudgetReport(timezone=config.timezone, date=today.isoformat(), budgets=rows)
+
+
+def _reconcile(
+    backend: Backend,
+    provider: str,
+    path: str,
+    start: str,
+    end: str,
+    project: str | None,
+    by: str,
+    threshold_pct: float,
+) -> dict[str, Any]:
+    """The `voicegw reconcile` pipeline (the reconcile room's library), as a summary.
+
+    The export is read before the store is opened, as the CLI does, so a bad file never
+    holds the store."""
+    from datetime import time
+
+    from voicegw_cli.periods import parse_date
+    from voicegw_cli.reconcile.diff import PAD_HOURS, Settings, reconcile
+    from voicegw_cli.reconcile.names import canonical_provider
+    from voicegw_cli.reconcile.rates import pricer_lookup
+    from voicegw_cli.reconcile.read import read_exports
+    from voicegw_cli.reports import check_project
+    from voicegw_cli.store.aggregates import usage_by_hour
+
+    if by not in ("model", "day"):
+        raise UsageError(f"by must be model or day, got {by!r}")
+    if threshold_pct < 0:
+        raise UsageError(f"threshold_pct must be >= 0, got {threshold_pct}")
+    first, last = parse_date(start, "start"), parse_date(end, "end")
+    if first > last:
+        raise UsageError(f"start {first} is after end {last}")
+    config = backend.config()
+    file = Path(path).expanduser()
+    if not file.is_absolute():
+        file = (config.root / file).resolve()
+    if not file.exists():
+        raise InputError(file, None, "no such file")
+    prov = canonical_provider(provider)
+    export = read_exports([file], prov)
+    lo = datetime.combine(first, time())
+    hi = datetime.combine(last + timedelta(days=1), time())
+    pad = timedelta(hours=PAD_HOURS)
+    with backend.store(config) as store:
+        if project:
+            try:
+                check_project(store, project)
+            except NotFoundError as exc:
+                from voicegw_cli.projects import ProjectNotFoundError
+
+                raise ProjectNotFoundError(str(exc), project_id=project) from None
+        ours = usage_by_hour(store.conn, lo - pad, hi + pad, provider=prov, project=project)
+    settings = Settings(first, last, by=by, threshold_pct=threshold_pct, project=project)
+    result = reconcile(export, ours, settings, rates=pricer_lookup(config, prov))
+    return _jsonable(result.as_dict())
+
+
+# ------------------------------------------------------------------ the server
+
+
+def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> MCPServer:
+    """The voicegw MCP server; `channel` (stdio/http) names the actor in the audit log."""
+    backend = Backend(config_path, channel)
+    server: MCPServer = MCPServer(
+        "voicegw", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
+
+    @server.tool(annotations=read_only)
+    def list_projects() -> ProjectList:
+        """List every project (voicegw.yaml and runtime) with today's spend, request count
+        and budget status."""
+
+        def body(config: Any, store: Any) -> ProjectList:
+            rows = _summaries(config, store)
+            return ProjectList(projects=rows, count=len(rows))
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def get_project(
+        project_id: Annotated[str, Field(description="The ID of the project to fetch.")],
+    ) -> ProjectDetail:
+        """Full details for one project: budget, status, today's and this week's spend and
+        requests, tags, default stack or explicit models, and source (yaml or db).
+        Errors: PROJECT_NOT_FOUND."""
+        return backend.call(lambda c, s: _detail(c, s, project_id))
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=False
+        )
+    )
+    def create_project(
+        project_id: Annotated[
+            str, Field(description="Unique identifier (kebab-case recommended).")
+        ],
+        name: Annotated[str, Field(description="Human-readable name.")],
+        description: Annotated[str, Field(description="Long description.")] = "",
+        daily_budget: Annotated[
+            float, Field(description="USD limit per day (0 = unlimited). Must be >= 0.")
+        ] = 0.0,
+        budget_action: Annotated[
+            str,
+            Field(
+                description='"warn" logs when exceeded, "throttle" falls back to the '
+                'fallback stack, "block" refuses new sessions.'
+            ),
+        ] = "warn",
+        stt_model: Annotated[
+            str | None, Field(description="Explicit STT model ID, e.g. deepgram/nova-3.")
+        ] = None,
+        llm_model: Annotated[
+            str | None, Field(description="Explicit LLM model ID, e.g. openai/gpt-4o-mini.")
+        ] = None,
+        tts_model: Annotated[
+            str | None, Field(description="Explicit TTS model ID, e.g. cartesia/sonic-3.")
+        ] = None,
+        default_stack: Annotated[
+            str | None, Field(description='Named stack from voicegw.yaml (e.g. "premium").')
+        ] = None,
+        tags: Annotated[list[str] | None, Field(description="Labels for grouping.")] = None,
+    ) -> CreatedProject:
+        """Create a project for cost tracking and budgets. Set either default_stack or the
+        explicit stt_model/llm_model/tts_model, not both. Errors: PROJECT_ALREADY_EXISTS,
+        MODEL_NOT_FOUND, VALIDATION_ERROR."""
+        from voicegw_cli import projects
+
+        def body(config: Any, store: Any) -> CreatedProject:
+            p = projects.create_project(
+                config,
+                store.conn,
+                project_id,
+                name=name,
+                description=description,
+                daily_budget=daily_budget,
+                budget_action=budget_action,
+                tags=tags,
+                default_stack=default_stack,
+                stt_model=stt_model,
+                llm_model=llm_model,
+                tts_model=tts_model,
+                actor=backend.actor,
+            )
+            times = projects.db_project_times(store.conn, p.id)
+            return CreatedProject(
+                project_id=p.id,
+                name=p.name,
+                description=p.description,
+                daily_budget=_money(p.daily_budget),
+                budget_action=p.budget_action,
+                default_stack=p.default_stack,
+                stt_model=p.stt_model,
+                llm_model=p.llm_model,
+                tts_model=p.tts_model,
+                tags=list(p.tags),
+                source="db",
+                created=True,
+                created_at=times[0].timestamp() if times else datetime.now(UTC).timestamp(),
+            )
+
+        return backend.call(body)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=False
+        )
+    )
+    def delete_project(
+        project_id: Annotated[str, Field(description="The ID of the project to delete.")],
+        confirm: Annotated[
+            bool, Field(description="Must be true to delete. Default returns a preview.")
+        ] = False,
+    ) -> DeletedProject:
+        """Delete a runtime project (source "db"). Two-phase: without confirm=true it
+        returns a CONFIRMATION_REQUIRED error whose details preview the impact (all-time
+        spend, requests, last activity); show it to the user and call again with
+        confirm=true only after they agree. Line items (request logs) are never deleted.
+        YAML projects are read-only. Errors: PROJECT_NOT_FOUND, READ_ONLY_RESOURCE,
+        CONFIRMATION_REQUIRED."""
+        from voicegw_cli import projects
+
+        def body(config: Any, store: Any) -> Any:
+            if not confirm:
+                preview = projects.delete_preview(config, store.conn, project_id)
+                return error_result(
+                    "CONFIRMATION_REQUIRED",
+                    f"deleting project {project_id!r} needs confirmation: call delete_project "
+                    "again with confirm=true. Its line items are kept.",
+                    {
+                        "project_id": preview.project_id,
+                        "total_spend_usd": preview.total_spend_usd,
+                        "total_requests": preview.total_requests,
+                        "last_activity": preview.last_activity,
+                    },
+                )
+            done = projects.delete_project(config, store.conn, project_id, actor=backend.actor)
+            return DeletedProject(
+                action="deleted",
+                project_id=done.project_id,
+                total_spend_usd=_money(done.total_spend_usd),
+                total_requests=done.total_requests,
+            )
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def get_costs(
+        period: Annotated[
+            str, Field(description="today, yesterday, week or month (calendar, local zone).")
+        ] = "today",
+        project: Annotated[str | None, Field(description="Only this project.")] = None,
+        start: Annotated[
+            str | None, Field(description="First day YYYY-MM-DD (with end; overrides period).")
+        ] = None,
+        end: Annotated[str | None, Field(description="Last day YYYY-MM-DD, inclusive.")] = None,
+        group_by: Annotated[
+            str, Field(description="provider, model, modality, project or day.")
+        ] = "model",
+    ) -> CostReport:
+        """Spend and native units (tokens, audio minutes, characters) for a period, grouped.
+        The period names its bounds and time zone. Errors: PROJECT_NOT_FOUND,
+        VALIDATION_ERROR."""
+        return backend.call(lambda c, s: _costs(c, s, period, project, start, end, group_by))
+
+    @server.tool(annotations=read_only)
+    def get_logs(
+        project: Annotated[str | None, Field(description="Only this project.")] = None,
+        modality: Annotated[str | None, Field(description="stt, llm, tts or realtime.")] = None,
+        provider: Annotated[str | None, Field(description="e.g. openai.")] = None,
+        model: Annotated[str | None, Field(description="Model name without provider.")] = None,
+        session_id: Annotated[str | None, Field(description="One agent session.")] = None,
+        since: Annotated[
+            str | None, Field(description="A date, ISO date-time, or duration like 2h or 7d.")
+        ] = None,
+        limit: Annotated[int, Field(description="At most this many (1-500).", ge=1)] = 20,
+    ) -> LogPage:
+        """The most recent line items (one per metered request), newest first, with units,
+        cost and pricing source."""
+        from voicegw_cli.reports import parse_since
+        from voicegw_cli.store.queries import recent_items
+
+        def body(config: Any, store: Any) -> LogPage:
+            rows = recent_items(
+                store.conn,
+                limit=min(int(limit), MAX_LOG_ITEMS),
+                since=parse_since(since) if since else None,
+                project=project,
+                modality=modality,
+                provider=provider,
+                model=model,
+                session_id=session_id,
+            )
+            items = [_log_item(r) for r in rows]
+            return LogPage(items=items, count=len(items))
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def get_budget_status(
+        project: Annotated[str | None, Field(description="Only this project.")] = None,
+    ) -> BudgetReport:
+        """Daily and monthly budget status per project: spend, budget, percent used and
+        status (ok, warning at 80%, exceeded, or no_budget), with the budget action."""
+        return backend.call(lambda c, s: _budgets(c, s, project))
+
+    @server.tool(annotations=read_only)
+    def reconcile_summary(
+        provider: Annotated[
+            str, Field(description="openai, anthropic, deepgram, cartesia, elevenlabs, ...")
+        ],
+        provider_usage_file: Annotated[
+            str,
+            Field(description="Path on the server's disk to the export (file or folder)."),
+        ],
+        start: Annotated[str, Field(description="First UTC day, YYYY-MM-DD.")],
+        end: Annotated[str, Field(description="Last UTC day, inclusive.")],
+        project: Annotated[str | None, Field(description="Only our items of this project.")] = None,
+        by: Annotated[str, Field(description="model, or day (per model and day).")] = "model",
+        threshold_pct: Annotated[
+            float, Field(description="Percent difference tolerated in units and cost.")
+        ] = 1.0,
+    ) -> dict[str, Any]:
+        """Compare voicegw's line items with a provider usage or billing export on disk:
+        per-model rows with both sides' units and cost, the cause of each difference
+        (coverage, timezone, units, cached, unpriced, rate), totals and flagged_count.
+        Errors: INPUT_ERROR, VALIDATION_ERROR, PROJECT_NOT_FOUND."""
+        return backend.guarded(
+            lambda: _reconcile(
+                backend, provider, provider_usage_file, start, end, project, by, threshold_pct
+            )
+        )
+
+    return server
+
+
+# ------------------------------------------------------------------ transports
+
+
+def run_stdio(config_path: Path | None = None) -> None:
+    build_server(config_path, channel="stdio").run("stdio")
+
+
+def check_token(token: str | None) -> str:
+    """The HTTP transport never runs open: no token, no server."""
+    token = (token or "").strip()
+    if not token:
+        raise UsageError(
+            f"the HTTP transport needs a bearer token: set {TOKEN_ENV} "
+            "(for example `export VOICEGW_MCP_TOKEN=$(openssl rand -hex 32)`)"
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise UsageError(
+            f"{TOKEN_ENV} is too short ({len(token)} characters; use at least "
+            f"{MIN_TOKEN_LENGTH}, e.g. `openssl rand -hex 32`)"
+        )
+    return token
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request needs `Authorization: Bearer <token>`.
+
+    The comparison is constant-time (hmac.compare_digest) so response timing does not
+    reveal how much of a guess was right. Lifespan events pass through untouched.
+    """
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self._token = token.encode("utf-8")
+
+    def _authorized(self, scope: dict[str, Any]) -> bool:
+        header = b""
+        for name, value in scope.get("headers") or []:
+            if name.lower() == b"authorization":
+                header = value
+                break
+        scheme, _, credentials = header.partition(b" ")
+        # Compare even when the scheme is wrong, so both paths cost the same.
+        match = hmac.compare_digest(credentials.strip(), self._token)
+        return scheme.lower() == b"bearer" and match
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not self._authorized(scope):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            body = json.dumps(
+                {"error": {"code": "UNAUTHORIZED", "message": "missing or invalid bearer token"}}
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b'Bearer realm="voicegw"'),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def http_app(config_path: Path | None, token: str, *, host: str = "127.0.0.1") -> BearerAuth:
+    """The streamable-HTTP app (endpoint `/mcp`) behind bearer-token auth."""
+    server = build_server(config_path, channel="http")
+    return BearerAuth(server.streamable_http_app(host=host), check_token(token))
+
+
+def run_http(
+    config_path: Path | None, *, host: str = "127.0.0.1", port: int = 8090, token: str | None
+) -> None:
+    import uvicorn
+
+    app = http_app(config_path, check_token(token), host=host)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
