@@ -37,8 +37,9 @@ def timed(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, list[float]]:
 
 
 def peak_rss_mb(cmd: list[str], cwd: Path) -> float:
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True
+    )
     return int(proc.stderr.strip().splitlines()[-1]) / 1024
 
 
@@ -73,22 +74,27 @@ def main() -> None:
     table = Pricer(cfg.pricing_overrides).price_table(table)
     t_price = time.perf_counter() - t0
     unpriced = pc.sum(pc.equal(table.column("pricing_source"), "unpriced")).as_py()
-    print(f"generate {table.num_rows:,} rows: {t_gen:.2f} s; price_table: {t_price:.2f} s "
-          f"({table.num_rows / t_price:,.0f} rows/s, {unpriced} unpriced)")
+    print(
+        f"generate {table.num_rows:,} rows: {t_gen:.2f} s; price_table: {t_price:.2f} s "
+        f"({table.num_rows / t_price:,.0f} rows/s, {unpriced} unpriced)"
+    )
 
     t0 = time.perf_counter()
     with Store.open(cfg) as store:
         store.insert_items(table)
-    print(f"store load via insert_items: {time.perf_counter() - t0:.2f} s; "
-          f"store file {cfg.store_path.stat().st_size / 1e6:.0f} MB")
+    print(
+        f"store load via insert_items: {time.perf_counter() - t0:.2f} s; "
+        f"store file {cfg.store_path.stat().st_size / 1e6:.0f} MB"
+    )
 
     med, runs = timed([VOICEGW, "--help"], work, args.repeat)
     print(f"voicegw --help: median {med:.3f} s  runs {[round(r, 3) for r in runs]}")
     med, runs = timed([VOICEGW, "costs", "--month"], work, args.repeat)
-    print(f"costs --month ({args.items:,} items): median {med:.3f} s  "
-          f"runs {[round(r, 3) for r in runs]}")
-    med, runs = timed([VOICEGW, "costs", "--month", "--by", "day", "-f", "json"], work,
-                      args.repeat)
+    print(
+        f"costs --month ({args.items:,} items): median {med:.3f} s  "
+        f"runs {[round(r, 3) for r in runs]}"
+    )
+    med, runs = timed([VOICEGW, "costs", "--month", "--by", "day", "-f", "json"], work, args.repeat)
     print(f"costs --month --by day -f json: median {med:.3f} s")
     med, runs = timed([VOICEGW, "projects"], work, args.repeat)
     print(f"projects: median {med:.3f} s")
@@ -97,8 +103,10 @@ def main() -> None:
         csv_path = work / "items.csv"
         t0 = time.perf_counter()
         pcsv.write_csv(table, csv_path)
-        print(f"wrote {csv_path.name} ({csv_path.stat().st_size / 1e6:.0f} MB) in "
-              f"{time.perf_counter() - t0:.2f} s")
+        print(
+            f"wrote {csv_path.name} ({csv_path.stat().st_size / 1e6:.0f} MB) in "
+            f"{time.perf_counter() - t0:.2f} s"
+        )
         fresh = work / "fresh"
         fresh.mkdir()
         (fresh / "voicegw.yaml").write_text(demo_config_text())
@@ -113,8 +121,10 @@ def main() -> None:
         rss = peak_rss_mb([VOICEGW, "ingest", str(unpriced_csv)], fresh)
         shutil.rmtree(fresh / ".voicegw")
         med, runs = timed([VOICEGW, "ingest", str(unpriced_csv)], fresh, 1)
-        print(f"ingest {table.num_rows:,} rows without costs (priced on the way in): "
-              f"{med:.2f} s, peak RSS {rss:.0f} MB")
+        print(
+            f"ingest {table.num_rows:,} rows without costs (priced on the way in): "
+            f"{med:.2f} s, peak RSS {rss:.0f} MB"
+        )
     if not args.keep:
         shutil.rmtree(work)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
