@@ -287,3 +287,34 @@ def test_block_refuses_new_sessions_while_running_calls_finish(write_config) -> 
     assert run(main()) == ["second session refused"]
     rows = store_rows(cfg)
     assert [r["input_tokens"] for r in rows] == [10_000_000, 1000]
+
+
+def test_runtime_project_budget_is_enforced_by_the_guard(tmp_path) -> None:
+    """A project created at runtime (stored in DuckDB) is blocked like a YAML one."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    import pytest
+
+    from voicegw_cli.budget import BudgetGuard
+    from voicegw_cli.config import load_config
+    from voicegw_cli.errors import BudgetExceededError
+    from voicegw_cli.items import LineItem
+    from voicegw_cli.projects import create_project
+    from voicegw_cli.spool import SpoolWriter
+    from voicegw_cli.store import Store
+
+    path = tmp_path / "rt.yaml"
+    path.write_text("timezone: UTC\n")
+    cfg = load_config(path)
+    with Store.open(cfg) as store:
+        create_project(cfg, store.conn, "hotline", name="Hotline", daily_budget=Decimal("1"),
+                       budget_action="block")
+    w = SpoolWriter(cfg.spool_dir)
+    w.write([LineItem(timestamp=datetime.now(UTC), project="hotline", modality="llm",
+                      provider="openai", model="gpt-4o-mini", cost_usd=Decimal("1.5"),
+                      pricing_source="test").to_record()])
+    w.close()
+    guard = BudgetGuard(cfg)
+    with pytest.raises(BudgetExceededError, match="over its daily budget"):
+        guard.check("hotline")

@@ -95,6 +95,15 @@ def budget_for(project: Project, period: Period) -> Decimal | None:
     return amount if amount and amount > 0 else None
 
 
+def classify(spend: Decimal, budget: Decimal | None) -> str:
+    """no_budget, ok, warning (at 80%) or exceeded (at 100%): the one rule every report uses."""
+    if not budget:
+        return "no_budget"
+    if spend >= budget:
+        return "exceeded"
+    return "warning" if spend >= budget * WARN_RATIO else "ok"
+
+
 def evaluate(
     project: Project | None,
     project_id: str,
@@ -106,14 +115,7 @@ def evaluate(
     """The status of one project's budget for the period containing local `day`."""
     start, end = period_bounds(period, day)
     budget = budget_for(project, period) if project is not None else None
-    if budget is None:
-        status = "no_budget"
-    elif spend >= budget:
-        status = "exceeded"
-    elif spend >= budget * WARN_RATIO:
-        status = "warning"
-    else:
-        status = "ok"
+    status = classify(spend, budget)
     return BudgetStatus(
         project=project_id,
         period=period,
@@ -128,6 +130,27 @@ def evaluate(
 
 
 # ------------------------------------------------------------------ spend without DuckDB
+
+
+def _db_projects(section: dict[str, Any]) -> dict[str, Project]:
+    from voicegw_cli.config import BUDGET_ACTIONS, Project
+
+    out = {}
+    for pid, body in section.items():
+        try:
+            action = body.get("budget_action") or "warn"
+            out[pid] = Project(
+                id=pid,
+                name=pid,
+                daily_budget=Decimal(body.get("daily_budget") or 0),
+                monthly_budget=Decimal(body.get("monthly_budget") or 0),
+                budget_action=action if action in BUDGET_ACTIONS else "warn",
+                fallback_stack=body.get("fallback_stack"),
+                source="db",
+            )
+        except (InvalidOperation, AttributeError, TypeError):
+            continue
+    return out
 
 
 class SpendUnavailable(VoicegwError):
@@ -156,6 +179,8 @@ class SpendReader:
         self._files: dict[str, _FileSums] = {}
         self._snapshot_stamp: str | None = None
         self._warned_tz = False
+        #: Runtime (db) projects' budgets, as the last fold saw them.
+        self.db_projects: dict[str, Project] = {}
 
     def _snapshot(self) -> dict[str, Any] | None:
         from voicegw_cli.store.snapshot import snapshot_path
@@ -196,6 +221,8 @@ class SpendReader:
         from voicegw_cli.spool import pending
 
         snap = self._snapshot()
+        if snap:
+            self.db_projects = _db_projects(snap.get("projects") or {})
         stamp = snap.get("written_at") if snap else None
         offsets: dict[str, int] = dict(snap.get("offsets") or {}) if snap else {}
         if snap and snap.get("timezone") not in (None, self.config.timezone):
@@ -350,11 +377,17 @@ class BudgetGuard:
     def _today(self) -> date:
         return self.clock().astimezone(self.config.tz).date()
 
+    def project(self, project: str) -> Project | None:
+        """YAML first, then runtime projects as the last fold saw them (YAML wins)."""
+        return self.config.projects.get(project) or getattr(self.reader, "db_projects", {}).get(
+            project
+        )
+
     def statuses(self, project: str) -> list[BudgetStatus]:
         """Day and month status from the cached spend (refresh first when needed)."""
         today = self._today()
         days = (self._spend or {}).get(project, {})
-        proj = self.config.projects.get(project)
+        proj = self.project(project)
         out = []
         for period in PERIODS:
             start, end = period_bounds(period, today)
@@ -386,7 +419,7 @@ class BudgetGuard:
                 raise BudgetUnavailableError(pid, self._error)
             return Admission(pid, "allow", [], spend_known=False)
         statuses = self.statuses(pid)
-        proj = self.config.projects.get(pid)
+        proj = self.project(pid)
         over = [s for s in statuses if s.exceeded]
         for st in statuses:
             if st.status == "warning":

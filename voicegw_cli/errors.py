@@ -59,6 +59,9 @@ class StoreBusyError(VoicegwError):
     exit_code = 4
 
 
+_ADJECTIVE = {"day": "daily", "month": "monthly"}
+
+
 class BudgetExceededError(VoicegwError):
     """A project with `budget_action: block` is over budget; new sessions are refused."""
 
@@ -70,6 +73,6 @@ class BudgetExceededError(VoicegwError):
         self.budget = budget
         self.period = period
         super().__init__(
-            f"project {project!r} is over its {period}ly budget "
+            f"project {project!r} is over its {_ADJECTIVE.get(period, period)} budget "
             f"(spent ${spent} of ${budget}); new sessions are blocked until the {period} resets"
         )

@@ -451,15 +451,12 @@ def _reconcile(
 
     The export is read before the store is opened, as the CLI does, so a bad file never
     holds the store."""
-    from datetime import time
-
     from voicegw_cli.periods import parse_date
-    from voicegw_cli.reconcile.diff import PAD_HOURS, Settings, reconcile
+    from voicegw_cli.reconcile import compare
+    from voicegw_cli.reconcile.diff import Settings
     from voicegw_cli.reconcile.names import canonical_provider
-    from voicegw_cli.reconcile.rates import pricer_lookup
     from voicegw_cli.reconcile.read import read_exports
     from voicegw_cli.reports import check_project
-    from voicegw_cli.store.aggregates import usage_by_hour
 
     if by not in ("model", "day"):
         raise UsageError(f"by must be model or day, got {by!r}")
@@ -474,11 +471,8 @@ def _reconcile(
         file = (config.root / file).resolve()
     if not file.exists():
         raise InputError(file, None, "no such file")
-    prov = canonical_provider(provider)
-    export = read_exports([file], prov)
-    lo = datetime.combine(first, time())
-    hi = datetime.combine(last + timedelta(days=1), time())
-    pad = timedelta(hours=PAD_HOURS)
+    export = read_exports([file], canonical_provider(provider))
+    settings = Settings(first, last, by=by, threshold_pct=threshold_pct, project=project)
     with backend.store(config) as store:
         if project:
             try:
@@ -487,9 +481,7 @@ def _reconcile(
                 from voicegw_cli.projects import ProjectNotFoundError
 
                 raise ProjectNotFoundError(str(exc), project_id=project) from None
-        ours = usage_by_hour(store.conn, lo - pad, hi + pad, provider=prov, project=project)
-    settings = Settings(first, last, by=by, threshold_pct=threshold_pct, project=project)
-    result = reconcile(export, ours, settings, rates=pricer_lookup(config, prov))
+        result = compare(store.conn, export, settings, config=config)
     return _jsonable(result.as_dict())
 
 

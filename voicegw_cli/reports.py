@@ -84,16 +84,12 @@ def parse_since(text: str):
     return dt
 
 
-WARNING_RATIO = Decimal("0.8")
-
-
 def budget_status(spend: Decimal, budget: Decimal) -> str:
-    """ok, warning (at 80%) or exceeded; a zero budget means no limit."""
-    if not budget:
-        return "ok"
-    if spend > budget:
-        return "exceeded"
-    return "warning" if spend >= budget * WARNING_RATIO else "ok"
+    """The seeds' three states: ok, warning (at 80%) or exceeded; no budget reads as ok."""
+    from voicegw_cli.budget import classify
+
+    status = classify(spend, budget)
+    return "ok" if status == "no_budget" else status
 
 
 def accent(tags: list[str]) -> str:

@@ -47,7 +47,8 @@ def generate(
 ) -> Any:
     """A pyarrow Table of unpriced line items (cost_usd null), ordered by timestamp.
 
-    `target_items` rescales call volume so the table has about that many rows.
+    `target_items` rescales call volume so the table has exactly that many rows (the
+    latest calls are trimmed).
     """
     import numpy as np
     import pyarrow as pa
@@ -55,7 +56,7 @@ def generate(
     rng = np.random.default_rng(seed)
     if target_items:
         mean_turns = sum((p.turns[0] + p.turns[1]) / 2 * p.calls_per_day for p in profiles)
-        scale = target_items / (3 * mean_turns * days)
+        scale = 1.15 * target_items / (3 * mean_turns * days)  # overshoot, then trim
     parts = []
     base = datetime.combine(start, datetime.min.time(), UTC)
     for p in profiles:
@@ -104,6 +105,8 @@ def generate(
             parts.append(cols)
     merged = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
     order = np.argsort(merged["timestamp"], kind="stable")
+    if target_items:
+        order = order[:target_items]
     n = len(order)
     ts = (np.datetime64(base.replace(tzinfo=None), "us")
           + (merged["timestamp"][order] * 1e6).astype("timedelta64[us]"))

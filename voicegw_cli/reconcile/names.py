@@ -44,8 +44,6 @@ def split_description(text: str) -> tuple[str, str] | None:
 
 def canonical_provider(raw: str) -> str:
     """Our provider id for a name as users and exports write it."""
-    try:
-        from voicegw_cli.pricing import canonical_provider as _canon
-    except ImportError:  # pricing not installed in this checkout yet
-        return raw.strip().lower()
+    from voicegw_cli.pricing import canonical_provider as _canon
+
     return _canon(raw)

@@ -18,11 +18,9 @@ _MILLION = Decimal(1_000_000)
 
 
 def pricer_lookup(config: Any, provider: str) -> RateLookup | None:
-    """A RateLookup backed by `pricing.Pricer` (None while pricing is unavailable)."""
-    try:
-        from voicegw_cli.pricing import Pricer
-    except ImportError:
-        return None
+    """A RateLookup backed by `pricing.Pricer`."""
+    from voicegw_cli.pricing import Pricer
+
     pricer = Pricer(getattr(config, "pricing_overrides", None))
 
     def lookup(model: str, day: date) -> dict[str, tuple[Decimal, str]] | None:

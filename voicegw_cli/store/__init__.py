@@ -75,6 +75,7 @@ class Store:
         self.conn = conn
         self.fold_result: FoldResult | None = None
         self.dirty = False
+        self.read_only = False
 
     @classmethod
     def open(
@@ -87,6 +88,7 @@ class Store:
     ) -> Store:
         conn = connect(config.store_path, read_only=read_only, timeout=timeout)
         store = cls(config, conn)
+        store.read_only = read_only
         try:
             if not read_only:
                 from voicegw_cli.store.migrations import migrate
@@ -117,10 +119,11 @@ class Store:
 
     def close(self) -> None:
         try:
-            if self.dirty:
-                from voicegw_cli.store.snapshot import write_snapshot
+            if not self.read_only:
+                from voicegw_cli.store.snapshot import projects_changed, write_snapshot
 
-                write_snapshot(self.conn, self.config)
+                if self.dirty or projects_changed(self.conn, self.config):
+                    write_snapshot(self.conn, self.config)
         finally:
             self.conn.close()
 

@@ -23,6 +23,26 @@ def snapshot_path(config: Config) -> Path:
     return config.store_path.with_name(config.store_path.name + ".spend.json")
 
 
+def db_project_budgets(conn: Any) -> dict[str, dict[str, str | None]]:
+    """Budgets of runtime (db) projects, so guards in agent processes enforce them too."""
+    from voicegw_cli.projects import load_db_projects
+
+    return {
+        p.id: {
+            "daily_budget": str(p.daily_budget),
+            "monthly_budget": str(p.monthly_budget),
+            "budget_action": p.budget_action,
+            "fallback_stack": p.fallback_stack,
+        }
+        for p in load_db_projects(conn)
+    }
+
+
+def projects_changed(conn: Any, config: Config) -> bool:
+    snap = read_snapshot(config)
+    return snap is None or snap.get("projects", {}) != db_project_budgets(conn)
+
+
 def write_snapshot(conn: Any, config: Config) -> Path:
     since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=SNAPSHOT_DAYS)
     rows = conn.execute(
@@ -44,6 +64,7 @@ def write_snapshot(conn: Any, config: Config) -> Path:
         "timezone": config.timezone,
         "spend": spend,
         "offsets": offsets,
+        "projects": db_project_budgets(conn),
     }
     path = snapshot_path(config)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
