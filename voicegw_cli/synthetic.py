@@ -56,7 +56,7 @@ def generate(
     rng = np.random.default_rng(seed)
     if target_items:
         mean_turns = sum((p.turns[0] + p.turns[1]) / 2 * p.calls_per_day for p in profiles)
-        scale = 1.15 * target_items / (3 * mean_turns * days)  # overshoot, then trim
+        scale = 1.6 * target_items / (3 * mean_turns * days)  # overshoot, then trim
     parts = []
     base = datetime.combine(start, datetime.min.time(), UTC)
     for p in profiles:
