@@ -56,7 +56,10 @@ def generate(
     rng = np.random.default_rng(seed)
     if target_items:
         mean_turns = sum((p.turns[0] + p.turns[1]) / 2 * p.calls_per_day for p in profiles)
-        scale = 1.6 * target_items / (3 * mean_turns * days)  # overshoot, then trim
+        day_weight = sum(
+            0.45 if (start + timedelta(days=d)).weekday() >= 5 else 1.0 for d in range(days)
+        )
+        scale = 1.2 * target_items / (3 * mean_turns * day_weight)  # overshoot, then trim
     parts = []
     base = datetime.combine(start, datetime.min.time(), UTC)
     for p in profiles:
