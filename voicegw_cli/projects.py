@@ -788,14 +788,6 @@ def set_provider_key(
     return mask(key)
 
 
-def stored_key_providers(conn: Any, project: str) -> list[str]:
-    """Providers with a stored key for `project` (no decryption needed)."""
-    rows = conn.execute(
-        "SELECT provider FROM provider_keys WHERE project = ? ORDER BY provider", [project]
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def get_provider_key(
     config: Config, conn: Any, project: str, provider: str, keyring: Keyring | None = None
 ) -> str | None:

@@ -104,12 +104,6 @@ def accent(tags: list[str]) -> str:
     return "magenta"
 
 
-def mask(secret: str | None) -> str:
-    if not secret:
-        return "(missing)"
-    return secret[:3] + "…" + secret[-4:] if len(secret) > 10 else "…" * 3
-
-
 def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
     """Every project (YAML and db) with today's spend, requests and budget status."""
     from voicegw_cli import periods
@@ -215,16 +209,13 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
     return out
 
 
-def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, str]]:
+def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, Any]]:
     """Provider keys this project has, masked; YAML keys first, then stored ones."""
-    keys = []
+    from voicegw_cli.projects import masked_provider_keys
+    from voicegw_cli.secrets import mask
+
+    keys: list[dict[str, Any]] = []
     if p is not None:
         for provider, body in sorted(p.providers.items()):
             keys.append({"provider": provider, "key": mask(body.get("api_key")), "source": "yaml"})
-    try:
-        from voicegw_cli.projects import stored_key_providers
-    except ImportError:
-        return keys
-    for provider in stored_key_providers(store.conn, project):
-        keys.append({"provider": provider, "key": "(encrypted)", "source": "db"})
-    return keys
+    return keys + masked_provider_keys(store.config, store.conn, project)

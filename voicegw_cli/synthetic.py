@@ -27,12 +27,33 @@ class Profile:
 
 
 DEMO_PROFILES = (
-    Profile("dental-receptionist", 60, (4, 14), ("deepgram", "nova-3"),
-            ("openai", "gpt-4o-mini"), ("cartesia", "sonic-3"), "receptionist"),
-    Profile("restaurant-orders", 35, (3, 10), ("deepgram", "nova-3"),
-            ("anthropic", "claude-haiku-4-5"), ("elevenlabs", "eleven_flash_v2_5"), "orders"),
-    Profile("internal-qa", 12, (2, 8), ("livekit", "deepgram/nova-3"),
-            ("livekit", "openai/gpt-4.1-mini"), ("livekit", "cartesia/sonic-3"), "qa-bot"),
+    Profile(
+        "dental-receptionist",
+        60,
+        (4, 14),
+        ("deepgram", "nova-3"),
+        ("openai", "gpt-4o-mini"),
+        ("cartesia", "sonic-3"),
+        "receptionist",
+    ),
+    Profile(
+        "restaurant-orders",
+        35,
+        (3, 10),
+        ("deepgram", "nova-3"),
+        ("anthropic", "claude-haiku-4-5"),
+        ("elevenlabs", "eleven_flash_v2_5"),
+        "orders",
+    ),
+    Profile(
+        "internal-qa",
+        12,
+        (2, 8),
+        ("livekit", "deepgram/nova-3"),
+        ("livekit", "openai/gpt-4.1-mini"),
+        ("livekit", "cartesia/sonic-3"),
+        "qa-bot",
+    ),
 )
 
 
@@ -81,13 +102,16 @@ def generate(
         t = call_start[call_of_turn] + turn_no * rng.uniform(6, 14, n_turns)
         audio = np.round(rng.gamma(2.2, 2.0, n_turns) + 0.6, 2)
         prompt = (650 + turn_no * rng.integers(60, 140, n_turns)).astype(np.int64)
-        cached = np.where(turn_no > 0, (prompt * rng.uniform(0.55, 0.9, n_turns)) // 128 * 128,
-                          0).astype(np.int64)
+        cached = np.where(
+            turn_no > 0, (prompt * rng.uniform(0.55, 0.9, n_turns)) // 128 * 128, 0
+        ).astype(np.int64)
         output = rng.integers(18, 160, n_turns).astype(np.int64)
         chars = (output * rng.uniform(3.6, 4.6, n_turns)).astype(np.int64)
         session = np.char.add(f"{p.project[:4]}-", call_of_turn.astype(str))
         for modality, (prov, model), offset in (
-            ("stt", p.stt, 0.0), ("llm", p.llm, 0.4), ("tts", p.tts, 0.9)
+            ("stt", p.stt, 0.0),
+            ("llm", p.llm, 0.4),
+            ("tts", p.tts, 0.9),
         ):
             n = n_turns
             zeros = np.zeros(n, np.int64)
@@ -111,8 +135,9 @@ def generate(
     if target_items:
         order = order[:target_items]
     n = len(order)
-    ts = (np.datetime64(base.replace(tzinfo=None), "us")
-          + (merged["timestamp"][order] * 1e6).astype("timedelta64[us]"))
+    ts = np.datetime64(base.replace(tzinfo=None), "us") + (merged["timestamp"][order] * 1e6).astype(
+        "timedelta64[us]"
+    )
     ids = np.char.add(f"syn{seed:x}-", np.arange(n).astype(str))
     arrays: dict[str, Any] = {}
     for name, typ in COLUMNS:

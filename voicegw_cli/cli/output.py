@@ -84,6 +84,7 @@ def emit(
         write_csv(rows, columns)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=title, caption=caption, show_lines=False, header_style="bold")
@@ -93,7 +94,9 @@ def emit(
         table.add_column(col, justify="right" if numeric else "left")
     cells = cells or {}
     for row in rows:
-        table.add_row(*[cells[c](row) if c in cells else _cell(row.get(c)) for c in columns])
+        table.add_row(
+            *[cells[c](row) if c in cells else escape(_cell(row.get(c))) for c in columns]
+        )
     Console().print(table)
 
 

@@ -19,8 +19,10 @@ app = typer.Typer(
 def show(
     model_id: Annotated[
         str,
-        typer.Argument(metavar="PROVIDER/MODEL",
-                       help="Like openai/gpt-4o-mini, deepgram/nova-3, livekit/cartesia/sonic-3."),
+        typer.Argument(
+            metavar="PROVIDER/MODEL",
+            help="Like openai/gpt-4o-mini, deepgram/nova-3, livekit/cartesia/sonic-3.",
+        ),
     ],
     at: Annotated[
         str | None,
@@ -47,8 +49,11 @@ def show(
     if not rates:
         close = _close_matches(pricer, provider, model)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        typer.echo(f"Error: no price known for {provider}/{model} at {when:%Y-%m-%d}{hint} "
-                   "(add a pricing.overrides entry in voicegw.yaml for a custom model)", err=True)
+        typer.echo(
+            f"Error: no price known for {provider}/{model} at {when:%Y-%m-%d}{hint} "
+            "(add a pricing.overrides entry in voicegw.yaml for a custom model)",
+            err=True,
+        )
         raise typer.Exit(1)
     rows = []
     for slot, rate in rates:
@@ -56,17 +61,26 @@ def show(
         for threshold, tier in rate.tiers:
             rows.append(_rate_row(f"{slot} (input > {threshold:,} tokens)", tier))
     if fmt is not Format.table:
-        emit(rows, fmt=fmt, payload={"model": f"{provider}/{model}", "at": when.isoformat(),
-                                     "timezone": "UTC"} if fmt is Format.json else None,
-             columns=list(rows[0]))
+        emit(
+            rows,
+            fmt=fmt,
+            payload={"model": f"{provider}/{model}", "at": when.isoformat(), "timezone": "UTC"}
+            if fmt is Format.json
+            else None,
+            columns=list(rows[0]),
+        )
         return
     emit(
         rows,
         fmt=fmt,
         title=f"Rates for {provider}/{model} at {when:%Y-%m-%d %H:%M} UTC (first match wins)",
         columns=["slot", "pricing_source", "prices", "period", "billing", "note"],
-        cells={"prices": _prices_text, "period": _period_text, "billing": _billing_text,
-               "note": lambda r: r["note"] or ""},
+        cells={
+            "prices": _prices_text,
+            "period": _period_text,
+            "billing": _billing_text,
+            "note": lambda r: r["note"] or "",
+        },
     )
 
 
@@ -77,8 +91,11 @@ def check(
     ] = 60,
     today: Annotated[
         str | None,
-        typer.Option("--today", help="The date to measure age from, YYYY-MM-DD (default: "
-                     "today, UTC). Pin it in CI so the check does not depend on the clock."),
+        typer.Option(
+            "--today",
+            help="The date to measure age from, YYYY-MM-DD (default: "
+            "today, UTC). Pin it in CI so the check does not depend on the clock.",
+        ),
     ] = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -93,25 +110,49 @@ def check(
     stale = stale_entries(max_age_days, day)
     current = load_catalog().current(day)
     rows = [e.as_row(day) for e in stale]
-    columns = ["provider", "model", "variant", "pricing_source_date", "age_days", "confidence",
-               "source_url"]
+    columns = [
+        "provider",
+        "model",
+        "variant",
+        "pricing_source_date",
+        "age_days",
+        "confidence",
+        "source_url",
+    ]
     if fmt is Format.json:
-        emit(rows, fmt=fmt, columns=columns, payload={
-            "today": day.isoformat(), "max_age_days": max_age_days, "checked": len(current),
-            "stale": len(stale), "ok": not stale})
+        emit(
+            rows,
+            fmt=fmt,
+            columns=columns,
+            payload={
+                "today": day.isoformat(),
+                "max_age_days": max_age_days,
+                "checked": len(current),
+                "stale": len(stale),
+                "ok": not stale,
+            },
+        )
     elif fmt is Format.csv:
         emit(rows, fmt=fmt, columns=columns)
     elif stale:
-        emit(rows, fmt=fmt, columns=columns,
-             title=f"Catalog prices last checked more than {max_age_days} days before {day}")
+        emit(
+            rows,
+            fmt=fmt,
+            columns=columns,
+            title=f"Catalog prices last checked more than {max_age_days} days before {day}",
+        )
     if stale:
-        note(f"{len(stale)} of {len(current)} catalog prices in force on {day} were last "
-             f"checked more than {max_age_days} days earlier: re-check them at their source "
-             "and update voicegw_cli/pricing/catalog.json (or set pricing.overrides).")
+        note(
+            f"{len(stale)} of {len(current)} catalog prices in force on {day} were last "
+            f"checked more than {max_age_days} days earlier: re-check them at their source "
+            "and update voicegw_cli/pricing/catalog.json (or set pricing.overrides)."
+        )
         raise typer.Exit(1)
     if fmt is Format.table:
-        typer.echo(f"All {len(current)} catalog prices in force on {day} were checked within "
-                   f"{max_age_days} days.")
+        typer.echo(
+            f"All {len(current)} catalog prices in force on {day} were checked within "
+            f"{max_age_days} days."
+        )
 
 
 # ------------------------------------------------------------------------- helpers
@@ -123,8 +164,9 @@ def _parse_when(text: str | None) -> datetime:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise typer.BadParameter(f"expected YYYY-MM-DD or an ISO date-time: {text!r}",
-                                 param_hint="--at") from None
+        raise typer.BadParameter(
+            f"expected YYYY-MM-DD or an ISO date-time: {text!r}", param_hint="--at"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
@@ -152,14 +194,19 @@ _TOKEN_LABELS = (
 
 
 def _rate_row(slot: str, rate: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"slot": slot, "pricing_source": rate.source,
-                           "provider": rate.provider, "model": rate.model}
+    row: dict[str, Any] = {
+        "slot": slot,
+        "pricing_source": rate.source,
+        "provider": rate.provider,
+        "model": rate.model,
+    }
     for attr, _label in _TOKEN_LABELS:
         row[f"{attr}_per_mtok"] = getattr(rate, attr)
     row["per_second"] = rate.per_second
     row["per_minute"] = rate.per_minute
-    row["per_1m_characters"] = (rate.per_character * 1_000_000).normalize() \
-        if rate.per_character is not None else None
+    row["per_1m_characters"] = (
+        (rate.per_character * 1_000_000).normalize() if rate.per_character is not None else None
+    )
     row["billing_increment_seconds"] = rate.billing_increment_seconds
     row["minimum_seconds"] = rate.minimum_seconds
     row["rounding"] = rate.rounding if rate.billing_increment_seconds else None
@@ -173,8 +220,11 @@ def _rate_row(slot: str, rate: Any) -> dict[str, Any]:
 
 
 def _prices_text(row: dict[str, Any]) -> str:
-    parts = [f"{label} ${row[f'{attr}_per_mtok']}/1M tok" for attr, label in _TOKEN_LABELS
-             if row[f"{attr}_per_mtok"] is not None]
+    parts = [
+        f"{label} ${row[f'{attr}_per_mtok']}/1M tok"
+        for attr, label in _TOKEN_LABELS
+        if row[f"{attr}_per_mtok"] is not None
+    ]
     if row["per_minute"] is not None:
         parts.append(f"${row['per_minute']}/min audio")
     if row["per_1m_characters"] is not None:
@@ -213,7 +263,6 @@ def _close_matches(pricer: Any, provider: str, model: str) -> list[str]:
     same = sorted(k for k in known if k.startswith(provider + "/"))
     pool = same or sorted(known)
     target = f"{provider}/{model}"
-    matches = difflib.get_close_matches(target.lower(), [k.lower() for k in pool], n=4,
-                                        cutoff=0.6)
+    matches = difflib.get_close_matches(target.lower(), [k.lower() for k in pool], n=4, cutoff=0.6)
     lookup = {k.lower(): k for k in pool}
     return [lookup[m] for m in matches]

@@ -12,6 +12,8 @@ STATUS_STYLE = {"ok": "green", "warning": "yellow", "exceeded": "bold red"}
 
 
 def _list(fmt: Format) -> None:
+    from rich.markup import escape
+
     from voicegw_cli.cli.context import open_store
     from voicegw_cli.cli.output import emit, money
     from voicegw_cli.reports import accent, projects_overview
@@ -23,7 +25,7 @@ def _list(fmt: Format) -> None:
         return
 
     def tags(r: dict) -> str:
-        return f"[{accent(r['tags'])}]{', '.join(r['tags'])}[/]" if r["tags"] else ""
+        return f"[{accent(r['tags'])}]{escape(', '.join(r['tags']))}[/]" if r["tags"] else ""
 
     def budget(r: dict) -> str:
         return f"{money(r['daily_budget'], 2)} {r['budget_action']}" if r["daily_budget"] else "—"
@@ -45,7 +47,7 @@ def _list(fmt: Format) -> None:
         cells={
             "tags": tags,
             "budget": budget,
-            "id": lambda r: f"[{accent(r['tags'])}]●[/] {r['id']}",
+            "id": lambda r: f"[{accent(r['tags'])}]●[/] {escape(r['id'])}",
             "today_spend": lambda r: money(r["today_spend"]),
             "budget_status": lambda r: (
                 f"[{STATUS_STYLE[r['budget_status']]}]{r['budget_status']}[/]"

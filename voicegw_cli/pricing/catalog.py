@@ -24,12 +24,32 @@ from voicegw_cli.pricing.rates import AUDIO_UNITS, ROUNDINGS, Rate
 UNITS = (*AUDIO_UNITS, "character")
 CONFIDENCE = ("official", "secondary", "unverified")
 _FIELDS = {
-    "provider", "model", "aliases", "modality", "variant", "unit", "per", "price",
-    "billing_increment_seconds", "minimum_seconds", "rounding", "effective_from",
-    "source_url", "pricing_source_date", "confidence", "note",
+    "provider",
+    "model",
+    "aliases",
+    "modality",
+    "variant",
+    "unit",
+    "per",
+    "price",
+    "billing_increment_seconds",
+    "minimum_seconds",
+    "rounding",
+    "effective_from",
+    "source_url",
+    "pricing_source_date",
+    "confidence",
+    "note",
 }
-_REQUIRED = ("provider", "model", "unit", "price", "source_url", "pricing_source_date",
-             "confidence")
+_REQUIRED = (
+    "provider",
+    "model",
+    "unit",
+    "price",
+    "source_url",
+    "pricing_source_date",
+    "confidence",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +88,16 @@ class CatalogEntry:
         if m == self.model.lower():
             return True
         return any(
-            fnmatch.fnmatchcase(m, a.lower()) if "*" in a else m == a.lower()
-            for a in self.aliases
+            fnmatch.fnmatchcase(m, a.lower()) if "*" in a else m == a.lower() for a in self.aliases
         )
 
     def to_rate(
-        self, valid_from: date | None = None, valid_to: date | None = None, *,
-        provider: str | None = None, model: str | None = None,
+        self,
+        valid_from: date | None = None,
+        valid_to: date | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
     ) -> Rate:
         common: dict[str, Any] = dict(
             provider=provider or self.provider,
@@ -145,8 +168,13 @@ class Catalog:
         return [e for e in candidates if rank(e) == best and e.model == winner]
 
     def schedule(
-        self, provider: str, model: str, variant: str | None = None, *,
-        as_provider: str | None = None, as_model: str | None = None,
+        self,
+        provider: str,
+        model: str,
+        variant: str | None = None,
+        *,
+        as_provider: str | None = None,
+        as_model: str | None = None,
     ) -> Schedule | None:
         """The price periods of one model and variant (None: the default variant)."""
         entries = [e for e in self.matching(provider, model) if e.variant == variant]
@@ -162,8 +190,9 @@ class Catalog:
         pairs: list[tuple[Any, Rate | None]] = []
         for i, (cond, e) in enumerate(slots):
             start, end, _ = period_bounds(conditions, i)
-            rate = None if e is None else e.to_rate(
-                start, end, provider=as_provider, model=as_model)
+            rate = (
+                None if e is None else e.to_rate(start, end, provider=as_provider, model=as_model)
+            )
             pairs.append((cond, rate))
         return Schedule(tuple(pairs))
 
@@ -229,8 +258,10 @@ def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
         per = raw.get("per", 1)
         if not isinstance(per, int) or isinstance(per, bool) or per <= 0:
             raise ValueError(f"{where}: per must be a positive integer")
-        if unit == "character" and (raw.get("billing_increment_seconds") is not None
-                                    or raw.get("minimum_seconds") is not None):
+        if unit == "character" and (
+            raw.get("billing_increment_seconds") is not None
+            or raw.get("minimum_seconds") is not None
+        ):
             raise ValueError(f"{where}: billing increments apply to audio units only")
         aliases = raw.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
@@ -251,8 +282,9 @@ def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
                 rounding=rounding,
                 effective_from=_opt_date(raw.get("effective_from"), f"{where}: effective_from"),
                 source_url=str(raw["source_url"]),
-                pricing_source_date=_date(raw["pricing_source_date"],
-                                          f"{where}: pricing_source_date"),
+                pricing_source_date=_date(
+                    raw["pricing_source_date"], f"{where}: pricing_source_date"
+                ),
                 confidence=raw["confidence"],
                 aliases=tuple(aliases),
                 modality=raw.get("modality"),
@@ -265,7 +297,7 @@ def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
 
 def _decimal(value: Any, where: str) -> Decimal:
     if not isinstance(value, str):
-        raise ValueError(f"{where}: prices are decimal strings, like \"0.0048\"")
+        raise ValueError(f'{where}: prices are decimal strings, like "0.0048"')
     try:
         d = Decimal(value)
     except InvalidOperation:

@@ -57,8 +57,13 @@ TOKEN_FIELDS = {
 }
 AUDIO_FIELDS = {"per_second": "second", "per_minute": "minute", "per_hour": "hour"}
 CHARACTER_FIELDS = {"per_character": 1, "per_1k_characters": 1000, "per_1m_characters": 1_000_000}
-OTHER_FIELDS = ("billing_increment_seconds", "minimum_seconds", "rounding", "effective_from",
-                "note")
+OTHER_FIELDS = (
+    "billing_increment_seconds",
+    "minimum_seconds",
+    "rounding",
+    "effective_from",
+    "note",
+)
 ALLOWED = (*TOKEN_FIELDS, *AUDIO_FIELDS, *CHARACTER_FIELDS, *OTHER_FIELDS)
 
 
@@ -131,7 +136,8 @@ def _parse_one(provider: str, model: str, spec: Any, source: str, where: str) ->
     unknown = [k for k in spec if k not in ALLOWED]
     if unknown:
         raise ConfigError(
-            source, f"{where}.{unknown[0]}",
+            source,
+            f"{where}.{unknown[0]}",
             f"unknown field; allowed: {', '.join(ALLOWED)}",
         )
     fields: dict[str, Any] = {}
@@ -140,45 +146,58 @@ def _parse_one(provider: str, model: str, spec: Any, source: str, where: str) ->
             fields[attr] = _price(spec[k], source, f"{where}.{k}")
     if fields and ("input" not in fields or "output" not in fields):
         missing = "input_per_mtok" if "input" not in fields else "output_per_mtok"
-        raise ConfigError(source, f"{where}.{missing}",
-                          "token overrides need both input_per_mtok and output_per_mtok")
+        raise ConfigError(
+            source,
+            f"{where}.{missing}",
+            "token overrides need both input_per_mtok and output_per_mtok",
+        )
     audio = [k for k in AUDIO_FIELDS if k in spec]
     if len(audio) > 1:
-        raise ConfigError(source, f"{where}.{audio[1]}",
-                          f"give one of per_second, per_minute, per_hour (also got {audio[0]})")
+        raise ConfigError(
+            source,
+            f"{where}.{audio[1]}",
+            f"give one of per_second, per_minute, per_hour (also got {audio[0]})",
+        )
     if audio:
         fields["audio_price"] = _price(spec[audio[0]], source, f"{where}.{audio[0]}")
         fields["audio_unit"] = AUDIO_FIELDS[audio[0]]
     chars = [k for k in CHARACTER_FIELDS if k in spec]
     if len(chars) > 1:
-        raise ConfigError(source, f"{where}.{chars[1]}",
-                          "give one of per_character, per_1k_characters, per_1m_characters")
+        raise ConfigError(
+            source,
+            f"{where}.{chars[1]}",
+            "give one of per_character, per_1k_characters, per_1m_characters",
+        )
     if chars:
         fields["per_character"] = (
             _price(spec[chars[0]], source, f"{where}.{chars[0]}") / CHARACTER_FIELDS[chars[0]]
         )
     if not fields:
         raise ConfigError(
-            source, where,
+            source,
+            where,
             "no price given: set input_per_mtok/output_per_mtok, per_second/per_minute/"
             "per_hour or per_character/per_1k_characters/per_1m_characters",
         )
     for k in ("billing_increment_seconds", "minimum_seconds"):
         if k in spec:
             if "audio_price" not in fields:
-                raise ConfigError(source, f"{where}.{k}",
-                                  "only applies with per_second, per_minute or per_hour")
+                raise ConfigError(
+                    source, f"{where}.{k}", "only applies with per_second, per_minute or per_hour"
+                )
             value = _price(spec[k], source, f"{where}.{k}")
             if k == "billing_increment_seconds" and value <= 0:
                 raise ConfigError(source, f"{where}.{k}", "must be greater than 0")
             fields[k] = value
     if "rounding" in spec:
         if spec["rounding"] not in ROUNDINGS:
-            raise ConfigError(source, f"{where}.rounding",
-                              f"must be one of {', '.join(ROUNDINGS)}")
+            raise ConfigError(source, f"{where}.rounding", f"must be one of {', '.join(ROUNDINGS)}")
         fields["rounding"] = spec["rounding"]
-    start = _date(spec["effective_from"], source, f"{where}.effective_from") \
-        if spec.get("effective_from") is not None else None
+    start = (
+        _date(spec["effective_from"], source, f"{where}.effective_from")
+        if spec.get("effective_from") is not None
+        else None
+    )
     note = spec.get("note")
     if note is not None and not isinstance(note, str):
         raise ConfigError(source, f"{where}.note", "expected text")
@@ -195,7 +214,7 @@ def _parse_one(provider: str, model: str, spec: Any, source: str, where: str) ->
 
 def _price(value: Any, source: str, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ConfigError(source, where, f"expected a decimal number like \"0.12\", got {value!r}")
+        raise ConfigError(source, where, f'expected a decimal number like "0.12", got {value!r}')
     try:
         d = Decimal(str(value).strip())
     except InvalidOperation:

@@ -44,9 +44,7 @@ class Plan:
 
     @property
     def known(self) -> bool:
-        return any(
-            s is not None and any(r is not None for r in s.rates) for s in self.schedules
-        )
+        return any(s is not None and any(r is not None for r in s.rates) for s in self.schedules)
 
     @property
     def has_batch(self) -> bool:
@@ -77,7 +75,11 @@ class Plan:
         return out
 
     def choose(
-        self, periods: tuple[int, ...], batch: bool, has_tokens: bool, has_seconds: bool,
+        self,
+        periods: tuple[int, ...],
+        batch: bool,
+        has_tokens: bool,
+        has_seconds: bool,
         has_characters: bool,
     ) -> Rate | None:
         """The rate for an item with these period indices and metered units (see module
@@ -102,14 +104,14 @@ class Plan:
         """The rate `rate_for` reports: per-unit first for stt/tts, tokens first otherwise."""
         if modality in ("stt", "tts"):
             return self.choose(periods, False, False, True, True) or self.choose(
-                periods, False, True, False, False)
+                periods, False, True, False, False
+            )
         return self.choose(periods, False, True, False, False) or self.choose(
-            periods, False, False, True, True)
+            periods, False, False, True, True
+        )
 
 
-def build_plan(
-    provider: str, model: str, override: Schedule | None, catalog: Any
-) -> Plan:
+def build_plan(provider: str, model: str, override: Schedule | None, catalog: Any) -> Plan:
     """Resolve the schedules of one canonical provider and model (genai-prices is only
     consulted, lazily, here)."""
     from voicegw_cli.pricing.llm import genai_schedule
@@ -136,8 +138,14 @@ def build_plan(
 def _relabel(schedule: Schedule | None) -> Schedule | None:
     if schedule is None:
         return None
-    return Schedule(tuple(
-        (cond, None if r is None else r.with_labels(
-            note=f"{_VIA_LIVEKIT}. {r.note or ''}".strip()))
-        for cond, r in schedule.entries
-    ))
+    return Schedule(
+        tuple(
+            (
+                cond,
+                None
+                if r is None
+                else r.with_labels(note=f"{_VIA_LIVEKIT}. {r.note or ''}".strip()),
+            )
+            for cond, r in schedule.entries
+        )
+    )

@@ -21,8 +21,14 @@ from voicegw_cli.pricing.plan import Plan, build_plan
 from voicegw_cli.pricing.providers import canonical_provider
 from voicegw_cli.pricing.rates import SCALE, InvalidUnits, Rate
 
-_TOKEN_ATTRS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
-                "audio_input_tokens", "audio_output_tokens")
+_TOKEN_ATTRS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+)
 
 
 class Pricer:

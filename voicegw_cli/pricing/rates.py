@@ -313,7 +313,8 @@ def _linear_form(rate: Rate) -> tuple[int, tuple[int, ...], bool, bool]:
         for p in per_token
     ]
     fractions.append(
-        Fraction(rate.per_character) * _TEN_POW_SCALE if rate.per_character is not None
+        Fraction(rate.per_character) * _TEN_POW_SCALE
+        if rate.per_character is not None
         else Fraction(0)
     )
     fractions.append(

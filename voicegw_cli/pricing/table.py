@@ -25,8 +25,16 @@ from voicegw_cli.pricing.rates import Rate
 if TYPE_CHECKING:
     from voicegw_cli.pricing.pricer import Pricer
 
-_INT_COLS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
-             "reasoning_tokens", "audio_input_tokens", "audio_output_tokens", "characters")
+_INT_COLS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "characters",
+)
 _MAX_UNITS = 10**18  # decimal(18,10) holds costs below 1e8 USD
 _SAFE = 2**62
 _CACHED_AUDIO = r'"input_cached_audio_tokens"\s*:\s*(?P<n>\d+)'
@@ -41,11 +49,10 @@ def price_table(pricer: Pricer, table: Any) -> Any:
     money = pa.decimal128(18, 10)
     n = table.num_rows
     names = table.column_names
-    old_cost = (
-        table.column("cost_usd").cast(money) if "cost_usd" in names else pa.nulls(n, money)
-    )
+    old_cost = table.column("cost_usd").cast(money) if "cost_usd" in names else pa.nulls(n, money)
     old_source = (
-        table.column("pricing_source").cast(pa.string()) if "pricing_source" in names
+        table.column("pricing_source").cast(pa.string())
+        if "pricing_source" in names
         else pa.nulls(n, pa.string())
     )
     need_mask = pc.is_null(old_cost).to_numpy(zero_copy_only=False)
@@ -72,8 +79,14 @@ def price_table(pricer: Pricer, table: Any) -> Any:
     bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(groups)))])
 
     has_tokens = np.zeros(len(rows), dtype=bool)
-    for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
-              "audio_input_tokens", "audio_output_tokens"):
+    for c in (
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "output_tokens",
+        "audio_input_tokens",
+        "audio_output_tokens",
+    ):
         has_tokens |= units[c] > 0
     has_seconds = seconds > 0
     has_chars = units["characters"] > 0
@@ -93,8 +106,7 @@ def price_table(pricer: Pricer, table: Any) -> Any:
     for g in range(len(groups)):
         idx = order[bounds[g] : bounds[g + 1]]
         first = idx[0]  # the group's first spelling of provider and model labels its rates
-        plan = pricer.plan(prov_values[prov_idx[first]] or "",
-                           model_values[model_idx[first]] or "")
+        plan = pricer.plan(prov_values[prov_idx[first]] or "", model_values[model_idx[first]] or "")
         if not plan.known:
             continue
         periods = plan.periods_array(ts[idx])
@@ -114,8 +126,9 @@ def price_table(pricer: Pricer, table: Any) -> Any:
         lut = np.full(len(uniq), -1, dtype=np.int64)
         for u, s in enumerate(uniq.tolist()):
             ps = tuple(((s >> (8 * slot)) & 0xFF) - 1 for slot in range(4))
-            rate = plan.choose(ps, bool(s >> 32 & 1), bool(s >> 33 & 1), bool(s >> 34 & 1),
-                               bool(s >> 35 & 1))
+            rate = plan.choose(
+                ps, bool(s >> 32 & 1), bool(s >> 33 & 1), bool(s >> 34 & 1), bool(s >> 35 & 1)
+            )
             if rate is not None:
                 lut[u] = rid(rate)
         row_rate[idx] = lut[inv]
@@ -140,8 +153,9 @@ def price_table(pricer: Pricer, table: Any) -> Any:
         sel = np.flatnonzero(row_rate == r_id)
         if len(sel) == 0:
             continue
-        c, ok = _cost_units(rate, {k: v[sel] for k, v in units.items()}, cached_audio[sel],
-                            seconds[sel])
+        c, ok = _cost_units(
+            rate, {k: v[sel] for k, v in units.items()}, cached_audio[sel], seconds[sel]
+        )
         cost[sel] = c
         valid[sel] = ok
         s = source_of.setdefault(rate.source, len(sources))
@@ -164,8 +178,7 @@ def price_table(pricer: Pricer, table: Any) -> Any:
     return _set(table, cost_full, source_full)
 
 
-def _cost_units(rate: Rate, u: dict[str, Any], cached_audio: Any, seconds: Any
-                ) -> tuple[Any, Any]:
+def _cost_units(rate: Rate, u: dict[str, Any], cached_audio: Any, seconds: Any) -> tuple[Any, Any]:
     """(cost in 1e-10 USD, valid) per row, exactly as `Rate.cost_units` computes it."""
     import numpy as np
 
@@ -177,8 +190,11 @@ def _cost_units(rate: Rate, u: dict[str, Any], cached_audio: Any, seconds: Any
         reasoning = u["reasoning_tokens"] if split_reasoning else zero
         ca = cached_audio
         leaves = [
-            u["input_tokens"] - u["cached_input_tokens"] - u["cache_write_tokens"]
-            - u["audio_input_tokens"] + ca,
+            u["input_tokens"]
+            - u["cached_input_tokens"]
+            - u["cache_write_tokens"]
+            - u["audio_input_tokens"]
+            + ca,
             u["cached_input_tokens"] - ca,
             u["cache_write_tokens"],
             u["audio_input_tokens"] - ca,
@@ -215,8 +231,13 @@ def _cost_units(rate: Rate, u: dict[str, Any], cached_audio: Any, seconds: Any
             total = total + np.where(ok, leaf, 0).astype(object) * num
         q = total // denominator
         r = total - q * denominator
-        up = np.array([2 * x > denominator or (2 * x == denominator and y % 2 == 1)
-                       for x, y in zip(r.tolist(), q.tolist(), strict=True)], dtype=bool)
+        up = np.array(
+            [
+                2 * x > denominator or (2 * x == denominator and y % 2 == 1)
+                for x, y in zip(r.tolist(), q.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
         cost_obj = q + up.astype(object)
         too_big = np.array([c >= _MAX_UNITS for c in cost_obj.tolist()], dtype=bool)
         ok &= ~too_big
@@ -281,8 +302,10 @@ def _decimal_array(units: Any, valid: Any, money: Any) -> Any:
 def _set(table: Any, cost: Any, source: Any) -> Any:
     import pyarrow as pa
 
-    for name, col, typ in (("cost_usd", cost, pa.decimal128(18, 10)),
-                           ("pricing_source", source, pa.string())):
+    for name, col, typ in (
+        ("cost_usd", cost, pa.decimal128(18, 10)),
+        ("pricing_source", source, pa.string()),
+    ):
         col = col.cast(typ)
         i = table.schema.get_field_index(name)
         table = table.set_column(i, name, col) if i >= 0 else table.append_column(name, col)
@@ -333,4 +356,3 @@ def _codes(column: Any) -> tuple[Any, list[Any]]:
     values = [*col.dictionary.to_pylist(), None]  # the last value stands for null
     indices = col.indices.fill_null(len(values) - 1)
     return indices.to_numpy(zero_copy_only=False).astype(np.int64), values
-
