@@ -88,10 +88,10 @@ def emit(
     from rich.table import Table
 
     table = Table(title=title, caption=caption, show_lines=False, header_style="bold")
-    for col in columns:
+    for i, col in enumerate(columns):
         sample = next((r.get(col) for r in rows if r.get(col) is not None), None)
         numeric = isinstance(sample, int | float | Decimal) and not isinstance(sample, bool)
-        table.add_column(col, justify="right" if numeric else "left")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=i == 0)
     cells = cells or {}
     for row in rows:
         table.add_row(
