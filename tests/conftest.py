@@ -35,8 +35,12 @@ stacks:
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for var in ("VOICEGW_CONFIG", "VOICEGW_ACTIVE_PROJECT", "VOICEGW_SECRET_KEY",
-                "VOICEGW_MCP_TOKEN"):
+    for var in (
+        "VOICEGW_CONFIG",
+        "VOICEGW_ACTIVE_PROJECT",
+        "VOICEGW_SECRET_KEY",
+        "VOICEGW_MCP_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("VOICEGW_LOCK_TIMEOUT", os.environ.get("VOICEGW_TEST_LOCK_TIMEOUT", "10"))

@@ -308,12 +308,28 @@ def test_runtime_project_budget_is_enforced_by_the_guard(tmp_path) -> None:
     path.write_text("timezone: UTC\n")
     cfg = load_config(path)
     with Store.open(cfg) as store:
-        create_project(cfg, store.conn, "hotline", name="Hotline", daily_budget=Decimal("1"),
-                       budget_action="block")
+        create_project(
+            cfg,
+            store.conn,
+            "hotline",
+            name="Hotline",
+            daily_budget=Decimal("1"),
+            budget_action="block",
+        )
     w = SpoolWriter(cfg.spool_dir)
-    w.write([LineItem(timestamp=datetime.now(UTC), project="hotline", modality="llm",
-                      provider="openai", model="gpt-4o-mini", cost_usd=Decimal("1.5"),
-                      pricing_source="test").to_record()])
+    w.write(
+        [
+            LineItem(
+                timestamp=datetime.now(UTC),
+                project="hotline",
+                modality="llm",
+                provider="openai",
+                model="gpt-4o-mini",
+                cost_usd=Decimal("1.5"),
+                pricing_source="test",
+            ).to_record()
+        ]
+    )
     w.close()
     guard = BudgetGuard(cfg)
     with pytest.raises(BudgetExceededError, match="over its daily budget"):

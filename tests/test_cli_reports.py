@@ -33,30 +33,69 @@ def store_config(config):
         ingest_files(store, [FIXTURES / "line-items.csv"])
     now = datetime.now(UTC)
     w = SpoolWriter(config.spool_dir)  # today's usage arrives through the spool
-    w.write([
-        item(id="t1", timestamp=now - timedelta(seconds=5), project="sales",
-             cost_usd=Decimal("0.85")).to_record(),
-        item(id="t2", timestamp=now - timedelta(seconds=4), project="sales",
-             cost_usd=Decimal("0.30")).to_record(),
-        item(id="t3", timestamp=now - timedelta(seconds=3), project="support", modality="stt",
-             provider="deepgram", model="nova-3", input_tokens=0, output_tokens=0,
-             audio_seconds=30.0, cost_usd=Decimal("0.0023")).to_record(),
-        item(id="t4", timestamp=now - timedelta(seconds=2), project="support",
-             model="mystery-model", cost_usd=None, pricing_source="unpriced").to_record(),
-    ])
+    w.write(
+        [
+            item(
+                id="t1",
+                timestamp=now - timedelta(seconds=5),
+                project="sales",
+                cost_usd=Decimal("0.85"),
+            ).to_record(),
+            item(
+                id="t2",
+                timestamp=now - timedelta(seconds=4),
+                project="sales",
+                cost_usd=Decimal("0.30"),
+            ).to_record(),
+            item(
+                id="t3",
+                timestamp=now - timedelta(seconds=3),
+                project="support",
+                modality="stt",
+                provider="deepgram",
+                model="nova-3",
+                input_tokens=0,
+                output_tokens=0,
+                audio_seconds=30.0,
+                cost_usd=Decimal("0.0023"),
+            ).to_record(),
+            item(
+                id="t4",
+                timestamp=now - timedelta(seconds=2),
+                project="support",
+                model="mystery-model",
+                cost_usd=None,
+                pricing_source="unpriced",
+            ).to_record(),
+        ]
+    )
     w.close()
     return config
 
 
 def test_costs_by_day_follows_configured_zone(write_config) -> None:
-    for tz, expected in (("UTC", {"2026-11-09": 3, "2026-11-10": 2}),
-                         ("America/New_York", {"2026-11-09": 4, "2026-11-10": 1})):
-        cfg = write_config(BASIC_YAML.replace("timezone: UTC", f"timezone: {tz}"),
-                           name=f"{tz.replace('/', '_')}.yaml")
+    for tz, expected in (
+        ("UTC", {"2026-11-09": 3, "2026-11-10": 2}),
+        ("America/New_York", {"2026-11-09": 4, "2026-11-10": 1}),
+    ):
+        cfg = write_config(
+            BASIC_YAML.replace("timezone: UTC", f"timezone: {tz}"),
+            name=f"{tz.replace('/', '_')}.yaml",
+        )
         with Store.open(cfg) as store:
             ingest_files(store, [FIXTURES / "line-items.csv"])
-        res = run(cfg, "costs", "--start", "2026-11-09", "--end", "2026-11-10", "--by", "day",
-                  "-f", "json")
+        res = run(
+            cfg,
+            "costs",
+            "--start",
+            "2026-11-09",
+            "--end",
+            "2026-11-10",
+            "--by",
+            "day",
+            "-f",
+            "json",
+        )
         assert res.exit_code == 0, res.output
         body = json.loads(res.stdout)
         assert {r["day"]: r["items"] for r in body["rows"]} == expected
@@ -66,8 +105,18 @@ def test_costs_by_day_follows_configured_zone(write_config) -> None:
 
 
 def test_costs_table_json_csv(store_config) -> None:
-    res = run(store_config, "costs", "--start", "2026-11-01", "--end", "2026-11-30",
-              "--by", "provider", "-f", "json")
+    res = run(
+        store_config,
+        "costs",
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-30",
+        "--by",
+        "provider",
+        "-f",
+        "json",
+    )
     body = json.loads(res.stdout)
     by = {r["provider"]: r for r in body["rows"]}
     assert Decimal(by["cartesia"]["cost_usd"]) == Decimal("0.0093")
@@ -75,8 +124,18 @@ def test_costs_table_json_csv(store_config) -> None:
     assert body["period"]["start"] == "2026-11-01" and body["period"]["end"] == "2026-11-30"
     assert body["unpriced"]["items"] == 1
     assert body["unpriced"]["models"][0]["model"] == "mystery-model"
-    res = run(store_config, "costs", "--start", "2026-11-01", "--end", "2026-11-30",
-              "--by", "modality", "-f", "csv")
+    res = run(
+        store_config,
+        "costs",
+        "--start",
+        "2026-11-01",
+        "--end",
+        "2026-11-30",
+        "--by",
+        "modality",
+        "-f",
+        "csv",
+    )
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert {r["modality"] for r in rows} == {"llm", "stt", "tts"}
     res = run(store_config, "costs", "--month", "--project", "sales")

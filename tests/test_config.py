@@ -82,10 +82,14 @@ projects:
     [
         ("projects:\n  a: {daily_budget: 5}\n", "projects.a.name: is required"),
         ("projects:\n  a: {name: A, daily_budget: -1}\n", "projects.a.daily_budget: must be >= 0"),
-        ("projects:\n  a: {name: A, budget_action: explode}\n",
-         "projects.a.budget_action: must be one of warn, throttle, block"),
-        ("projects:\n  a: {name: A, default_stack: nope}\n",
-         "projects.a.default_stack: stack 'nope' is not in stacks"),
+        (
+            "projects:\n  a: {name: A, budget_action: explode}\n",
+            "projects.a.budget_action: must be one of warn, throttle, block",
+        ),
+        (
+            "projects:\n  a: {name: A, default_stack: nope}\n",
+            "projects.a.default_stack: stack 'nope' is not in stacks",
+        ),
         ("timezone: Mars/Olympus\n", "timezone: unknown IANA time zone"),
         ("default_project: ghost\n", "default_project: no project 'ghost'"),
         ("projets: {}\n", "projets: unknown key (did you mean 'projects'?)"),

@@ -53,8 +53,9 @@ def test_native_csv_exact_values_and_idempotent(config) -> None:
 def test_other_formats_round_trip_to_same_rows(config, tmp_path: Path, fmt: str) -> None:
     table = pcsv.read_csv(
         FIXTURES / "line-items.csv",
-        convert_options=pcsv.ConvertOptions(column_types={"cost_usd": pa.string(),
-                                                          "metadata": pa.string()}),
+        convert_options=pcsv.ConvertOptions(
+            column_types={"cost_usd": pa.string(), "metadata": pa.string()}
+        ),
     )
     records = table.to_pylist()
     out = tmp_path / f"items.{fmt}"
@@ -131,16 +132,26 @@ def test_structural_errors(config, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"cut.json:line 1 column \d+: invalid JSON"):
         _ingest(config, truncated)
     nd = tmp_path / "bad.ndjson"
-    nd.write_text('{"timestamp":"2026-11-01T00:00:00Z","modality":"llm","provider":"o","model":"m"}'
-                  "\n{oops\n")
+    nd.write_text(
+        '{"timestamp":"2026-11-01T00:00:00Z","modality":"llm","provider":"o","model":"m"}\n{oops\n'
+    )
     with pytest.raises(InputError, match=r"bad.ndjson:2: invalid JSON"):
         _ingest(config, nd)
 
 
 def test_cli_ingest_exit_codes_and_output(config, tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(app, ["--config", str(config.path), "ingest",
-                              str(FIXTURES / "line-items.csv"), "--format", "json"])
+    res = runner.invoke(
+        app,
+        [
+            "--config",
+            str(config.path),
+            "ingest",
+            str(FIXTURES / "line-items.csv"),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.stdout)
     assert body[0]["rows"] == 5 and body[0]["added"] == 5

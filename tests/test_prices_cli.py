@@ -47,8 +47,10 @@ def test_show_csv_catalog_with_batch_variant() -> None:
     res = invoke("show", "Deepgram/nova-3", "--at", "2026-11-10", "-f", "csv")
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert [(r["slot"], r["per_minute"]) for r in rows] == [("catalog", "0.0048"),
-                                                            ("catalog_batch", "0.0077")]
+    assert [(r["slot"], r["per_minute"]) for r in rows] == [
+        ("catalog", "0.0048"),
+        ("catalog_batch", "0.0077"),
+    ]
     assert rows[0]["pricing_source"] == "catalog@2026-08-01"
 
 
@@ -64,7 +66,8 @@ def test_show_livekit_and_tiers() -> None:
 def test_show_override_from_voicegw_yaml(tmp_path) -> None:
     (tmp_path / "voicegw.yaml").write_text(
         "pricing:\n  overrides:\n    deepgram/nova-3:\n      per_minute: '0.0040'\n"
-        "      note: 2026 contract\n")
+        "      note: 2026 contract\n"
+    )
     res = invoke("show", "deepgram/nova-3", "-f", "json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["rows"]
@@ -104,14 +107,22 @@ def test_check_fails_on_old_entries() -> None:
     body = json.loads(res.stdout)
     assert body["ok"] is False and body["stale"] == len(body["rows"]) > 0
     assert {"provider": "deepgram", "model": "aura-2"}.items() <= next(
-        r for r in body["rows"] if r["model"] == "aura-2").items()
+        r for r in body["rows"] if r["model"] == "aura-2"
+    ).items()
     assert all(r["age_days"] > 60 for r in body["rows"])
     assert "re-check them at their source" in res.stderr
     res = invoke("check", "--today", "2026-11-23", "-f", "csv")
     assert res.exit_code == 1
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert rows and set(rows[0]) == {"provider", "model", "variant", "pricing_source_date",
-                                     "age_days", "confidence", "source_url"}
+    assert rows and set(rows[0]) == {
+        "provider",
+        "model",
+        "variant",
+        "pricing_source_date",
+        "age_days",
+        "confidence",
+        "source_url",
+    }
     res = invoke("check", "--today", "2026-11-23")
     assert res.exit_code == 1 and "aura-2" in res.stdout
 

@@ -53,8 +53,9 @@ def _count(config) -> int:
 def test_fold_exactly_once_with_concurrent_writers(config, tmp_path: Path) -> None:
     writers, batches, per = 4, 60, 50
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(config.spool_dir), str(w),
-                          str(batches), str(per)])
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(config.spool_dir), str(w), str(batches), str(per)]
+        )
         for w in range(writers)
     ]
     folds = 0
@@ -162,8 +163,9 @@ def test_unreadable_line_is_quarantined_not_blocking(config) -> None:
 def test_spend_snapshot_written_after_fold(config) -> None:
     today = datetime.now(UTC)
     w = SpoolWriter(config.spool_dir)
-    w.write([item(id=f"s{i}", timestamp=today, cost_usd=Decimal("0.25")).to_record()
-             for i in range(4)])
+    w.write(
+        [item(id=f"s{i}", timestamp=today, cost_usd=Decimal("0.25")).to_record() for i in range(4)]
+    )
     Store.open(config).close()
     snap = read_snapshot(config)
     assert snap is not None
@@ -178,10 +180,15 @@ def test_store_busy_waits_then_clear_error(config, monkeypatch) -> None:
     monkeypatch.setenv("VOICEGW_LOCK_TIMEOUT", "0.5")
     Store.open(config).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-         " time.sleep(3)", str(config.store_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(3)",
+            str(config.store_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     started = time.monotonic()
@@ -200,10 +207,15 @@ def test_store_busy_waits_then_clear_error(config, monkeypatch) -> None:
 def test_second_command_waits_for_the_first(config) -> None:
     Store.open(config).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
-         " time.sleep(1.0)", str(config.store_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+            " time.sleep(1.0)",
+            str(config.store_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     started = time.monotonic()
