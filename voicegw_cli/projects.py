@@ -56,48 +56,38 @@ _COLUMNS = (
 # ------------------------------------------------------------------ errors
 
 
-class ProjectNotFoundError(NotFoundError):
-    code = "PROJECT_NOT_FOUND"
+class _Coded:
+    """An error with the MCP error code and structured details the seeds specify."""
+
+    code = ""
 
     def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
+        super().__init__(message)  # type: ignore[call-arg]
         self.details = details
 
 
-class ProjectExistsError(VoicegwError):
+class ProjectNotFoundError(_Coded, NotFoundError):
+    code = "PROJECT_NOT_FOUND"
+
+
+class ProjectExistsError(_Coded, VoicegwError):
     """The id is taken (in voicegw.yaml or the store). Exit 1: the request was sound but
     the state refuses it."""
 
     exit_code = 1
     code = "PROJECT_ALREADY_EXISTS"
 
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.details = details
 
-
-class ProjectValidationError(UsageError):
+class ProjectValidationError(_Coded, UsageError):
     code = "VALIDATION_ERROR"
 
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.details = details
 
-
-class ModelNotFoundError(UsageError):
+class ModelNotFoundError(_Coded, UsageError):
     code = "MODEL_NOT_FOUND"
 
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.details = details
 
-
-class ReadOnlyProjectError(UsageError):
+class ReadOnlyProjectError(_Coded, UsageError):
     code = "READ_ONLY_RESOURCE"
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.details = details
 
 
 # ------------------------------------------------------------------ helpers

@@ -48,6 +48,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicegw.hook")
 
+#: LLM fields that only realtime (speech-to-speech) models report.
+_REALTIME_FIELDS = (
+    "input_audio_tokens",
+    "output_audio_tokens",
+    "input_text_tokens",
+    "output_text_tokens",
+    "input_cached_audio_tokens",
+    "input_cached_text_tokens",
+    "input_image_tokens",
+    "input_cached_image_tokens",
+    "session_duration",
+)
+_REALTIME_ONLY = frozenset(_REALTIME_FIELDS)
 #: Unit fields read from each LiveKit ModelUsage type, in a fixed order.
 _FIELDS: dict[str, tuple[str, ...]] = {
     "llm_usage": (
@@ -56,33 +69,11 @@ _FIELDS: dict[str, tuple[str, ...]] = {
         "input_cache_creation_tokens",
         "output_tokens",
         "output_reasoning_tokens",
-        "input_audio_tokens",
-        "output_audio_tokens",
-        "input_text_tokens",
-        "output_text_tokens",
-        "input_cached_audio_tokens",
-        "input_cached_text_tokens",
-        "input_image_tokens",
-        "input_cached_image_tokens",
-        "session_duration",
+        *_REALTIME_FIELDS,
     ),
     "stt_usage": ("audio_duration", "input_tokens", "input_audio_tokens", "output_tokens"),
     "tts_usage": ("characters_count", "audio_duration", "input_tokens", "output_tokens"),
 }
-#: LLM fields that only realtime (speech-to-speech) models report.
-_REALTIME_ONLY = frozenset(
-    {
-        "input_audio_tokens",
-        "output_audio_tokens",
-        "input_text_tokens",
-        "output_text_tokens",
-        "input_cached_audio_tokens",
-        "input_cached_text_tokens",
-        "input_image_tokens",
-        "input_cached_image_tokens",
-        "session_duration",
-    }
-)
 #: Float units (seconds) are compared and rounded with this precision.
 _SECONDS_DIGITS = 6
 _SECONDS_EPS = 10.0**-_SECONDS_DIGITS
