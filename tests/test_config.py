@@ -146,3 +146,11 @@ def test_set_project_is_context_local_across_tasks() -> None:
 
     asyncio.run(main())
     assert seen == {"a": ["alpha"] * 3, "b": ["beta"] * 3}
+
+
+def test_repository_example_config_loads() -> None:
+    example = Path(__file__).resolve().parent.parent / "voicegw.yaml"
+    cfg = load_config(example)
+    assert cfg.timezone == "America/New_York"
+    assert cfg.projects["customer-support"].fallback_stack == "economy"
+    assert "projects.customer-support.providers.deepgram.api_key" in cfg.missing
