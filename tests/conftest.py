@@ -76,3 +76,4 @@ def item(**kw) -> LineItem:
     )
     base.update(kw)
     return LineItem(**base)
+

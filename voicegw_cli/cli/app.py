@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +33,11 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except VoicegwError as exc:
             typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            code = exc.exit_code
+            # Drop the frames: they hold open resources (the store) that nothing will use.
+            traceback.clear_frames(exc.__traceback__)
+            exc.__traceback__ = None
+        raise typer.Exit(code)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # keep registration order
         return list(self.commands)
