@@ -146,8 +146,6 @@ class FoldResult:
 
 
 def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
-    import pyarrow as pa
-
     result = FoldResult()
     rows = conn.execute("SELECT file, byte_offset, retired FROM spool_offsets").fetchall()
     offsets = {f: off for f, off, _ in rows}
@@ -185,6 +183,8 @@ def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
     conn.execute("BEGIN TRANSACTION")
     try:
         if tables:
+            import pyarrow as pa  # only when there is something to fold: costs start-up time
+
             result.items_added = insert_items(conn, pa.concat_tables(tables))
         for name, end in new_offsets.items():
             conn.execute(
