@@ -327,8 +327,12 @@ def _merge_unquoted_line_item(names: list[str], row: list[str]) -> list[str]:
 
 
 def read_cost_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
+    """A month of hourly rows repeats each (line item, unit, day) many times: rows are
+    checked one by one, then summed per group before a record is built, so the diff
+    works on a few thousand records instead of a hundred thousand."""
     out = ReadResult(src.name, fmt, PROVIDER)
     days: dict[tuple[str, str], date | None] = {}
+    groups: dict[tuple[Any, ...], list[Any]] = {}
     for line, row in csv_rows(src, COST_CSV_REQUIRED, fix_row=_merge_unquoted_line_item):
         text = row["amount_value"].strip()
         if not text:
@@ -339,19 +343,39 @@ def read_cost_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
             raise src.error(
                 f"row {line} column amount_currency", f"only USD is supported, got {currency!r}"
             )
-        out.records.append(
-            _cost_rec(
-                src,
-                row["line_item"],
-                cost,
-                row.get("quantity", "").strip() or None,
-                row.get("quantity_unit", "").strip() or None,
-                f"row {line}",
-                _row_day(src, row, line, days),
-                ctol=text_slack(text),
-                qwhere=f"row {line} column quantity",
-            )
+        quantity = row.get("quantity", "").strip() or None
+        qty, qtol = (
+            to_quantity(src, quantity, f"row {line} column quantity") if quantity else (0.0, 0.0)
         )
+        key = (
+            row["line_item"],
+            row.get("quantity_unit", "").strip() or None,
+            _row_day(src, row, line, days),
+            quantity is not None,
+        )
+        acc = groups.get(key)
+        if acc is None:
+            groups[key] = [cost, qty, qtol, text_slack(text), line]
+        else:
+            acc[0] += cost
+            acc[1] += qty
+            acc[2] += qtol
+            acc[3] += text_slack(text)
+    for (line_item, unit, day, has_qty), (cost, qty, qtol, ctol, line) in groups.items():
+        rec = _cost_rec(
+            src,
+            line_item,
+            cost,
+            repr(qty) if has_qty else None,
+            unit,
+            f"row {line}",
+            day,
+            ctol=ctol,
+            qwhere=f"row {line} column quantity",
+        )
+        if rec.quantity is not None:
+            rec.qtol = qtol * (rec.quantity / qty if qty else 1.0)
+        out.records.append(rec)
     return out
 
 
