@@ -76,4 +76,3 @@ def item(**kw) -> LineItem:
     )
     base.update(kw)
     return LineItem(**base)
-

@@ -211,8 +211,9 @@ def run(coro: Any) -> Any:
 # ------------------------------------------------------------------ tests of the helpers
 
 
-def test_fast_record_builder_matches_line_item_to_record() -> None:
-    from voicegw_cli.hook.recorder import to_record
+def test_line_item_record_is_exact_and_json_ready() -> None:
+    """What the hook writes for each event: every column, exact money, UTC ISO time."""
+    from voicegw_cli.items import COLUMN_NAMES
 
     items = [
         LineItem(
@@ -237,5 +238,15 @@ def test_fast_record_builder_matches_line_item_to_record() -> None:
             audio_seconds=5.25,
         ),
     ]
-    for it in items:
-        assert to_record(it) == it.to_record()
+    first, second = (it.to_record() for it in items)
+    assert list(first) == list(COLUMN_NAMES) == list(second)
+    assert first["timestamp"] == "2026-11-10T12:00:00.123456+00:00"
+    assert first["cost_usd"] == "0.0001234568"  # quantized to the store's 10 places
+    assert first["metadata"] == '{"correction":true,"nested":{"a":[1,2]}}'
+    assert (first["input_tokens"], first["cached_input_tokens"], first["output_tokens"]) == (
+        10,
+        2,
+        3,
+    )
+    assert second["cost_usd"] is None and second["metadata"] is None
+    assert second["audio_seconds"] == 5.25 and second["timestamp"] == "2026-11-10T00:00:00+00:00"

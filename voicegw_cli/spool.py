@@ -22,7 +22,8 @@ from typing import IO, Any
 SUFFIX = ".ndjson"
 
 
-def _dumps(record: dict[str, Any]) -> str:
+def dumps_record(record: dict[str, Any]) -> str:
+    """One spool line (without its newline); the hook serialises with this too."""
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -52,7 +53,7 @@ class SpoolWriter:
         return f
 
     def write(self, records: Iterable[dict[str, Any]]) -> int:
-        data = "".join(_dumps(r) + "\n" for r in records).encode()
+        data = "".join(dumps_record(r) + "\n" for r in records).encode()
         if not data:
             return 0
         with self._lock:
