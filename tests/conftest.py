@@ -1,20 +1,37 @@
-"""Shared fixtures: every test gets its own directory, config and store file."""
+"""Shared fixtures: every test gets its own directory, config and store file, and runs at
+one pinned instant on the library's clock.
+
+No test may read the wall clock for a date. Every test starts at the same instant `NOW`
+(the real time when the session began, unless `--now` or $VOICEGW_TEST_NOW pins it) on
+`voicegw_cli.clock`, and child processes get the same clock through
+$VOICEGW_CLOCK_OFFSET. `--tz` (or $VOICEGW_TEST_TZ) sets the zone of the shared test
+config and the process's TZ, so the suite can be run where naive code breaks:
+
+    pytest --now 2026-12-01T00:30:00+05:30 --tz Asia/Kolkata
+    pytest --now 2026-10-31T23:30:00-07:00 --tz America/Los_Angeles
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from voicegw_cli import clock
 from voicegw_cli.config import Config, load_config
 from voicegw_cli.items import LineItem
 
-BASIC_YAML = """\
-timezone: UTC
+#: The instant every test starts at; the zone of the shared config. Set in pytest_configure.
+NOW: datetime = datetime.now(UTC)
+TEST_TZ: str = "UTC"
+
+BASIC_YAML_TEMPLATE = """\
+timezone: {tz}
 default_project: support
 projects:
   support:
@@ -28,8 +45,50 @@ projects:
     budget_action: block
     tags: [staging]
 stacks:
-  premium: {stt: deepgram/nova-3, llm: openai/gpt-4o-mini, tts: cartesia/sonic-3}
+  premium: {{stt: deepgram/nova-3, llm: openai/gpt-4o-mini, tts: cartesia/sonic-3}}
 """
+BASIC_YAML = BASIC_YAML_TEMPLATE.format(tz=TEST_TZ)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("voicegw")
+    group.addoption(
+        "--now",
+        default=os.environ.get("VOICEGW_TEST_NOW"),
+        help="ISO instant every test starts at (default: when the session began), "
+        "e.g. 2026-12-01T00:30:00+05:30",
+    )
+    group.addoption(
+        "--tz",
+        default=os.environ.get("VOICEGW_TEST_TZ"),
+        help="time zone of the shared test config and of the process (default UTC)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global NOW, TEST_TZ, BASIC_YAML
+    text = config.getoption("--now")
+    if text:
+        when = datetime.fromisoformat(text)
+        NOW = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    TEST_TZ = config.getoption("--tz") or "UTC"
+    BASIC_YAML = BASIC_YAML_TEMPLATE.format(tz=TEST_TZ)
+    os.environ["TZ"] = TEST_TZ
+    time.tzset()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"voicegw clock: tests start at {NOW.isoformat()}; shared config zone {TEST_TZ}"
+
+
+@pytest.fixture(autouse=True)
+def _pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[datetime]:
+    """Every test starts at NOW; time runs on from there, the same in child processes."""
+    clock.set_now(NOW)
+    monkeypatch.setenv("VOICEGW_CLOCK_OFFSET", repr(clock.offset_seconds()))
+    monkeypatch.delenv("VOICEGW_NOW", raising=False)
+    yield NOW
+    clock.set_now(None)
 
 
 @pytest.fixture(autouse=True)
@@ -48,9 +107,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[[str], Config]:
-    def _write(text: str = BASIC_YAML, name: str = "voicegw.yaml") -> Config:
+    def _write(text: str | None = None, name: str = "voicegw.yaml") -> Config:
         path = tmp_path / name
-        path.write_text(text)
+        path.write_text(BASIC_YAML if text is None else text)
         return load_config(path)
 
     return _write
@@ -58,7 +117,7 @@ def write_config(tmp_path: Path) -> Callable[[str], Config]:
 
 @pytest.fixture
 def config(write_config: Callable[[str], Config]) -> Config:
-    return write_config(BASIC_YAML)
+    return write_config()
 
 
 def item(**kw) -> LineItem:

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 
 import voicegw_cli.livekit as vg
+from voicegw_cli import clock
 from voicegw_cli.budget import BudgetGuard, BudgetUnavailableError
 from voicegw_cli.errors import BudgetExceededError
 from voicegw_cli.spool import SpoolWriter
@@ -235,7 +236,7 @@ def project_from_room(req) -> str:
 
 @pytest.mark.usefixtures("hook_state")
 def test_job_request_filter_rejects_blocked_projects(cfg) -> None:
-    spend(cfg, "sales", "3.00", datetime.now(UTC))
+    spend(cfg, "sales", "3.00", clock.now())
     vg.configure(cfg)
     request_fnc = vg.job_request_filter(project_from_room)
     pickle.loads(pickle.dumps(request_fnc))  # LiveKit pickles server options
@@ -291,7 +292,6 @@ def test_block_refuses_new_sessions_while_running_calls_finish(write_config) -> 
 
 def test_runtime_project_budget_is_enforced_by_the_guard(tmp_path) -> None:
     """A project created at runtime (stored in DuckDB) is blocked like a YAML one."""
-    from datetime import UTC, datetime
     from decimal import Decimal
 
     import pytest
@@ -320,7 +320,7 @@ def test_runtime_project_budget_is_enforced_by_the_guard(tmp_path) -> None:
     w.write(
         [
             LineItem(
-                timestamp=datetime.now(UTC),
+                timestamp=clock.now(),
                 project="hotline",
                 modality="llm",
                 provider="openai",

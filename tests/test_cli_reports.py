@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from voicegw_cli import clock
 from voicegw_cli.cli.app import app
 from voicegw_cli.ingest import ingest_files
 from voicegw_cli.spool import SpoolWriter
 from voicegw_cli.store import Store
 
-from .conftest import BASIC_YAML, item
+from .conftest import BASIC_YAML_TEMPLATE, TEST_TZ, item
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "items"
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -31,7 +32,7 @@ def run(config, *args: str):
 def store_config(config):
     with Store.open(config) as store:
         ingest_files(store, [FIXTURES / "line-items.csv"])
-    now = datetime.now(UTC)
+    now = clock.now()
     w = SpoolWriter(config.spool_dir)  # today's usage arrives through the spool
     w.write(
         [
@@ -79,7 +80,7 @@ def test_costs_by_day_follows_configured_zone(write_config) -> None:
         ("America/New_York", {"2026-11-09": 4, "2026-11-10": 1}),
     ):
         cfg = write_config(
-            BASIC_YAML.replace("timezone: UTC", f"timezone: {tz}"),
+            BASIC_YAML_TEMPLATE.format(tz=tz),
             name=f"{tz.replace('/', '_')}.yaml",
         )
         with Store.open(cfg) as store:
@@ -122,7 +123,8 @@ def test_costs_table_json_csv(store_config) -> None:
     assert Decimal(by["cartesia"]["cost_usd"]) == Decimal("0.0093")
     assert by["openai"]["cached_input_tokens"] == 1024 + 2048 + (0 if "t1" else 0)
     assert body["period"]["start"] == "2026-11-01" and body["period"]["end"] == "2026-11-30"
-    assert body["unpriced"]["items"] == 1
+    body = json.loads(run(store_config, "costs", "--today", "-f", "json").stdout)
+    assert body["unpriced"]["items"] == 1  # t4, written a moment ago
     assert body["unpriced"]["models"][0]["model"] == "mystery-model"
     res = run(
         store_config,
@@ -140,7 +142,7 @@ def test_costs_table_json_csv(store_config) -> None:
     assert {r["modality"] for r in rows} == {"llm", "stt", "tts"}
     res = run(store_config, "costs", "--month", "--project", "sales")
     assert res.exit_code == 0
-    assert "Costs by model" in res.stdout and "UTC" in res.stdout
+    assert "Costs by model" in res.stdout and TEST_TZ in res.stdout
     assert "$1.1500" in res.stdout
 
 
@@ -160,15 +162,23 @@ def test_unpriced_items_are_called_out(store_config) -> None:
 def test_logs_filters_and_formats(store_config) -> None:
     res = run(store_config, "logs", "--project", "sales", "-f", "json")
     rows = json.loads(res.stdout)
-    assert [r["id"] for r in rows] == ["t2", "t1", "li-005"]  # newest first
+    assert [r["id"] for r in rows] == [  # newest first, wherever the clock stands
+        r["id"] for r in sorted(rows, key=lambda r: r["timestamp"], reverse=True)
+    ]
+    assert sorted(r["id"] for r in rows) == ["li-005", "t1", "t2"]
+    assert [r["id"] for r in rows if r["id"].startswith("t")] == ["t2", "t1"]
     res = run(store_config, "logs", "--modality", "stt", "-n", "1", "-f", "csv")
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert len(rows) == 1 and rows[0]["id"] == "t3"
+    newest_stt = "t3" if clock.now() > datetime(2026, 11, 9, 23, 30, tzinfo=UTC) else "li-001"
+    assert len(rows) == 1 and rows[0]["id"] == newest_stt
     assert run(store_config, "logs", "--modality", "video").exit_code == 2
     assert run(store_config, "logs", "-n", "0").exit_code == 2
     assert run(store_config, "logs", "--since", "last tuesday").exit_code == 2
     res = run(store_config, "logs", "--since", "1h")
-    assert res.exit_code == 0 and "Latest 4 line items" in res.stdout
+    hour_ago = clock.now() - timedelta(hours=1)
+    with open(FIXTURES / "line-items.csv") as f:  # fixture rows stamped after that, if any
+        later = sum(datetime.fromisoformat(r["timestamp"]) >= hour_ago for r in csv.DictReader(f))
+    assert res.exit_code == 0 and f"Latest {4 + later} line items" in res.stdout
 
 
 def test_projects_list(store_config) -> None:
@@ -204,7 +214,7 @@ def test_status(store_config) -> None:
     info = json.loads(res.stdout)
     assert info["items"] == 9
     assert info["spool_backlog_files"] == 1 and info["folded_now"] == 4
-    assert info["timezone"] == "UTC"
+    assert info["timezone"] == TEST_TZ
     assert {"support", "sales", "default"} <= set(info["projects"])
     res = run(store_config, "status")
     assert res.exit_code == 0 and "voicegw status" in res.stdout
@@ -231,7 +241,7 @@ def test_day_boundary_in_half_hour_zone(write_config) -> None:
     from voicegw_cli.periods import Period
     from voicegw_cli.store import queries
 
-    cfg = write_config(BASIC_YAML.replace("timezone: UTC", "timezone: Asia/Kolkata"))
+    cfg = write_config(BASIC_YAML_TEMPLATE.format(tz="Asia/Kolkata"))
     w = SpoolWriter(cfg.spool_dir)
     w.write(
         [

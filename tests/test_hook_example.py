@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 import pickle
 import sys
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 import voicegw_cli.livekit as vg
+from voicegw_cli import clock
 from voicegw_cli.spool import SpoolWriter
 
 from .conftest import item
@@ -57,9 +57,7 @@ def test_example_request_hook_and_fallback_pipeline(example, write_config, monke
     vg.configure(cfg)
     w = SpoolWriter(cfg.spool_dir)
     for project in ("sales", "support"):
-        w.write(
-            [item(project=project, cost_usd=Decimal(2), timestamp=datetime.now(UTC)).to_record()]
-        )
+        w.write([item(project=project, cost_usd=Decimal(2), timestamp=clock.now()).to_record()])
     w.close()
 
     outcome: list[str] = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from voicegw_cli import clock
 from voicegw_cli.items import LineItem
 
 # A dummy key is enough: no request ever leaves the process.
@@ -75,7 +75,7 @@ def stt_metric(stt: Any, *, request_id: str, audio: float, **kw: Any) -> Any:
     return STTMetrics(
         label=stt.label,
         request_id=request_id,
-        timestamp=time.time(),
+        timestamp=clock.time(),
         duration=0.0,
         audio_duration=audio,
         streamed=True,
@@ -104,7 +104,7 @@ def llm_metric(
     return LLMMetrics(
         label=llm.label,
         request_id=request_id,
-        timestamp=time.time(),
+        timestamp=clock.time(),
         duration=0.4,
         ttft=0.1,
         cancelled=False,
@@ -125,7 +125,7 @@ def tts_metric(tts: Any, *, request_id: str, chars: int, audio: float) -> Any:
     return TTSMetrics(
         label=tts.label,
         request_id=request_id,
-        timestamp=time.time(),
+        timestamp=clock.time(),
         ttfb=0.1,
         duration=0.5,
         audio_duration=audio,
@@ -151,7 +151,7 @@ def realtime_metric(
     return RealtimeModelMetrics(
         label=model_obj.label if hasattr(model_obj, "label") else "realtime",
         request_id=request_id,
-        timestamp=time.time(),
+        timestamp=clock.time(),
         duration=1.0,
         input_tokens=text_in + audio_in,
         output_tokens=text_out + audio_out,

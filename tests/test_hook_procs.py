@@ -264,8 +264,7 @@ if __name__ == "__main__":
 def test_forked_child_never_rewrites_the_parents_queue(tmp_path: Path) -> None:
     """Usage queued before a fork belongs to the parent; the child starts empty and
     writes its own usage to its own spool file."""
-    from datetime import UTC, datetime
-
+    from voicegw_cli import clock
     from voicegw_cli.hook.recorder import Recorder
     from voicegw_cli.items import LineItem
     from voicegw_cli.spool import parse_lines, spool_files
@@ -273,7 +272,7 @@ def test_forked_child_never_rewrites_the_parents_queue(tmp_path: Path) -> None:
     def items(tag: str, n: int):
         return [
             LineItem(
-                timestamp=datetime.now(UTC),
+                timestamp=clock.now(),
                 project=tag,
                 modality="llm",
                 provider="openai",

@@ -23,13 +23,14 @@ import anyio
 import pytest
 from typer.testing import CliRunner
 
+from voicegw_cli import clock
 from voicegw_cli import projects as P
 from voicegw_cli.cli.app import app
 from voicegw_cli.ingest import ingest_files
 from voicegw_cli.spool import SpoolWriter
 from voicegw_cli.store import Store
 
-from .conftest import item
+from .conftest import TEST_TZ, item
 
 VOICEGW = str(Path(sys.executable).with_name("voicegw"))
 TOKEN = "test-token-0123456789abcdef0123456789"
@@ -88,7 +89,7 @@ CREATED_FIELDS = {
 def served(config):
     """A store with today's usage for `support` and a runtime project `spender` that has
     usage (so the delete preview has something to show)."""
-    now = datetime.now(UTC)
+    now = clock.now()
     with Store.open(config) as store:
         P.create_project(config, store.conn, "spender", name="Spender", daily_budget="1")
     w = SpoolWriter(config.spool_dir)
@@ -117,6 +118,8 @@ def served(config):
 def _env(config) -> dict[str, str]:
     return {
         "VOICEGW_LOCK_TIMEOUT": "20",
+        "VOICEGW_CLOCK_OFFSET": os.environ["VOICEGW_CLOCK_OFFSET"],
+        "TZ": os.environ.get("TZ", "UTC"),
         "XDG_CONFIG_HOME": str(config.root / "xdg"),
         "HOME": str(config.root),
     }
@@ -176,7 +179,7 @@ async def walkthrough(client: Any, config) -> None:
     assert not err, out
     assert set(out) == CREATED_FIELDS
     assert out["created"] is True and out["source"] == "db" and out["default_stack"] == "premium"
-    assert abs(out["created_at"] - time.time()) < 120
+    assert abs(out["created_at"] - clock.time()) < 120
     for args, code in [
         ({"project_id": "tonys-pizza", "name": "Again"}, "PROJECT_ALREADY_EXISTS"),
         ({"project_id": "support", "name": "YAML one"}, "PROJECT_ALREADY_EXISTS"),
@@ -225,7 +228,7 @@ async def walkthrough(client: Any, config) -> None:
     # cost tools
     err, out = await _call(client, "get_costs", {"period": "today", "group_by": "project"})
     assert not err and out["total_cost_usd"] == 9.0 and out["items"] == 2
-    assert out["period"]["timezone"] == "UTC" and out["rows"][0]["group"] == "support"
+    assert out["period"]["timezone"] == TEST_TZ and out["rows"][0]["group"] == "support"
     err, out = await _call(
         client, "get_costs", {"start": "2026-01-01", "end": "2026-01-31", "project": "spender"}
     )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from voicegw_cli import clock
 from voicegw_cli.spool import SpoolWriter, spool_files, writer_alive
 from voicegw_cli.store import Store
 from voicegw_cli.store.snapshot import read_snapshot
@@ -161,7 +162,7 @@ def test_unreadable_line_is_quarantined_not_blocking(config) -> None:
 
 
 def test_spend_snapshot_written_after_fold(config) -> None:
-    today = datetime.now(UTC)
+    today = clock.now()
     w = SpoolWriter(config.spool_dir)
     w.write(
         [item(id=f"s{i}", timestamp=today, cost_usd=Decimal("0.25")).to_record() for i in range(4)]
@@ -169,7 +170,7 @@ def test_spend_snapshot_written_after_fold(config) -> None:
     Store.open(config).close()
     snap = read_snapshot(config)
     assert snap is not None
-    assert Decimal(snap["spend"]["support"][today.date().isoformat()]) == Decimal("1.00")
+    assert Decimal(snap["spend"]["support"][clock.today(config.tz).isoformat()]) == Decimal("1.00")
     assert snap["offsets"][w.path.name] == w.path.stat().st_size
     w.close()
 

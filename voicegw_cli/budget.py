@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+from voicegw_cli import clock as _clock
 from voicegw_cli.errors import BudgetExceededError, VoicegwError
 
 if TYPE_CHECKING:
@@ -339,7 +340,7 @@ class BudgetGuard:
         sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock or _clock.now
         self.reader = reader or SpendReader(config)
         self._sleep = sleep or asyncio.sleep
         self._spend: dict[str, dict[str, Decimal]] | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.errors import InputError
 from voicegw_cli.items import COLUMN_NAMES, COLUMNS, MODALITIES, UNIT_COLUMNS
 
@@ -415,8 +416,8 @@ def ingest_files(
         for path, typed, fr in staged:
             fr.added = store.insert_items(typed)
             conn.execute(
-                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-                [str(path.resolve()), _sha256(path), fr.rows, fr.added],
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?)",
+                [str(path.resolve()), _sha256(path), fr.rows, fr.added, clock.utcnow_naive()],
             )
             result.files.append(fr)
             if progress:

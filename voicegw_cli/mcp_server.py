@@ -33,7 +33,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from voicegw_cli import __version__
+from voicegw_cli import __version__, clock
 from voicegw_cli.errors import (
     ConfigError,
     InputError,
@@ -586,7 +586,7 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                 tags=list(p.tags),
                 source="db",
                 created=True,
-                created_at=times[0].timestamp() if times else datetime.now(UTC).timestamp(),
+                created_at=times[0].timestamp() if times else clock.time(),
             )
 
         return backend.call(body)

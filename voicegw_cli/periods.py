@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from voicegw_cli import clock
 from voicegw_cli.errors import UsageError
 
 
@@ -51,7 +52,7 @@ def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
 
 
 def local_today(tz: ZoneInfo, now: datetime | None = None) -> date:
-    return (now or datetime.now(UTC)).astimezone(tz).date()
+    return (now or clock.now()).astimezone(tz).date()
 
 
 def day(d: date, tz: ZoneInfo) -> Period:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.errors import NotFoundError, UsageError, VoicegwError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class ReadOnlyProjectError(_Coded, UsageError):
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return clock.utcnow_naive()
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -311,7 +312,7 @@ def model_known(config: Config, model_id: str, when: datetime | None = None) -> 
         return True
     pricer = Pricer(config.pricing_overrides or None)
     try:
-        return pricer.rate_for(provider, model, when or datetime.now(UTC)) is not None
+        return pricer.rate_for(provider, model, when or clock.now()) is not None
     except (LookupError, ValueError):  # an unknown provider may raise rather than say None
         return False
 

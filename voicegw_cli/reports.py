@@ -6,6 +6,7 @@ import difflib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def parse_since(text: str):
     if m:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
         delta = timedelta(**{unit[m.group(2)]: int(m.group(1))})
-        return (datetime.now(UTC) - delta).replace(tzinfo=None)
+        return clock.utcnow_naive() - delta
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -240,9 +241,9 @@ def rotate(
     try:
         for project, provider, text in plain:
             conn.execute(
-                "UPDATE provider_keys SET ciphertext = ?, updated_at = now()::TIMESTAMP "
+                "UPDATE provider_keys SET ciphertext = ?, updated_at = ? "
                 "WHERE project = ? AND provider = ?",
-                [new.encrypt(text), project, provider],
+                [new.encrypt(text), clock.utcnow_naive(), project, provider],
             )
         if audit is not None:
             audit(conn, "secret.rotate", None, None, {"keys": len(plain), "source": source}, actor)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from voicegw_cli import clock
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -22,7 +24,7 @@ def register(app: typer.Typer) -> None:
         Then try: cd demo && voicegw costs --month && voicegw projects
         """
         import shutil
-        from datetime import UTC, datetime, timedelta
+        from datetime import timedelta
 
         from voicegw_cli.config import load_config
         from voicegw_cli.errors import UsageError
@@ -39,12 +41,12 @@ def register(app: typer.Typer) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         config_path.write_text(demo_config_text())
         cfg = load_config(config_path)
-        today = datetime.now(UTC).date()
+        today = clock.now().date()
         table = generate(today - timedelta(days=days - 1), days)
         # Only what has happened by now: the hook never writes the future.
         import pyarrow.compute as pc
 
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = clock.utcnow_naive()
         table = table.filter(pc.less_equal(table.column("timestamp"), now))
         table = Pricer(cfg.pricing_overrides).price_table(table)
         writer = SpoolWriter(cfg.spool_dir)

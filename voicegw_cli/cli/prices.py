@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from voicegw_cli import clock
 from voicegw_cli.cli.output import Format, FormatOpt
 
 app = typer.Typer(
@@ -160,7 +161,7 @@ def check(
 
 def _parse_when(text: str | None) -> datetime:
     if not text:
-        return datetime.now(UTC)
+        return clock.now()
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -174,7 +175,7 @@ def _parse_when(text: str | None) -> datetime:
 
 def _parse_day(text: str | None) -> date:
     if not text:
-        return datetime.now(UTC).date()
+        return clock.now().date()
     try:
         return date.fromisoformat(text.strip())
     except ValueError:

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.items import LineItem
 
 if TYPE_CHECKING:
@@ -360,7 +360,8 @@ class SessionTracker:
             existing = self.session.usage.model_usage
             if existing:
                 self.recorder.submit(
-                    self.converter.usage, (existing, time.time(), self._agent_label(), self.project)
+                    self.converter.usage,
+                    (existing, clock.time(), self._agent_label(), self.project),
                 )
         return self
 
@@ -416,7 +417,7 @@ class SessionTracker:
         try:
             self.recorder.submit(
                 self.converter.usage,
-                (ev.usage.model_usage, ev.created_at, self._agent_label(), self.project),
+                (ev.usage.model_usage, clock.time(), self._agent_label(), self.project),
             )
         except Exception:  # pragma: no cover - defensive
             log.exception("voicegw: could not queue a usage event")
@@ -425,7 +426,7 @@ class SessionTracker:
         try:
             self.recorder.submit(
                 self.converter.close,
-                (self.session.usage.model_usage, ev.created_at, self._agent_label(), self.project),
+                (self.session.usage.model_usage, clock.time(), self._agent_label(), self.project),
             )
             self.recorder.wake()
         except Exception:  # pragma: no cover - defensive

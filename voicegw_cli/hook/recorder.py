@@ -25,10 +25,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.items import UNPRICED, LineItem
 from voicegw_cli.spool import SpoolWriter, dumps_record
 
@@ -102,9 +102,8 @@ def _warm_pricer(pricer: Any) -> None:
     if callable(warm):
         warm()
         return
-    from datetime import datetime
 
-    pricer.rate_for("openai", "gpt-4o-mini", datetime.now(UTC))
+    pricer.rate_for("openai", "gpt-4o-mini", clock.now())
 
 
 class Recorder:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.items import UNPRICED, LineItem
 from voicegw_cli.pricing.catalog import load_catalog
 from voicegw_cli.pricing.overrides import override_schedule, parse_overrides
@@ -150,7 +151,7 @@ class Pricer:
         self, pairs: Iterable[tuple[str, str]], when: datetime | None = None
     ) -> list[str]:
         """`provider/model` ids (canonical provider) that nothing can price at `when`."""
-        when = when or datetime.now(UTC)
+        when = when or clock.now()
         out = set()
         for provider, model in pairs:
             plan = self.plan(provider, model)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.pricing.catalog import load_catalog
 from voicegw_cli.pricing.llm import genai_version
 
 
 def pricing_versions(today: date | None = None, max_age_days: int = 60) -> dict[str, Any]:
     """genai-prices version and the catalog's check dates (current entries only)."""
-    today = today or datetime.now(UTC).date()
+    today = today or clock.now().date()
     catalog = load_catalog()
     current = catalog.current(today)
     dates = [e.pricing_source_date for e in current]

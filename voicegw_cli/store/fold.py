@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.items import COLUMNS
 from voicegw_cli.spool import pending
 
@@ -186,17 +187,19 @@ def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
             import pyarrow as pa  # only when there is something to fold: costs start-up time
 
             result.items_added = insert_items(conn, pa.concat_tables(tables))
+        stamp = clock.utcnow_naive()
         for name, end in new_offsets.items():
             conn.execute(
-                "INSERT OR REPLACE INTO spool_offsets VALUES (?, ?, ?, now()::TIMESTAMP)",
-                [name, end, name in retire_names],
+                "INSERT OR REPLACE INTO spool_offsets VALUES (?, ?, ?, ?)",
+                [name, end, name in retire_names, stamp],
             )
         for name in retire_names - set(new_offsets):
             conn.execute("UPDATE spool_offsets SET retired = true WHERE file = ?", [name])
         # Forget retired files whose deletion is long done.
         conn.execute(
-            "DELETE FROM spool_offsets WHERE retired AND updated_at < now()::TIMESTAMP"
-            " - INTERVAL 7 DAY"
+            "DELETE FROM spool_offsets WHERE retired AND updated_at < ?::TIMESTAMP"
+            " - INTERVAL 7 DAY",
+            [stamp],
         )
         conn.execute("COMMIT")
     except BaseException:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.items import COLUMNS
 
 Migration = Callable[[Any], None]
@@ -86,7 +87,9 @@ def migrate(conn: Any) -> list[str]:
         conn.execute("BEGIN TRANSACTION")
         try:
             step(conn)
-            conn.execute("INSERT INTO _migrations VALUES (?, now()::TIMESTAMP)", [step.__name__])
+            conn.execute(
+                "INSERT INTO _migrations VALUES (?, ?)", [step.__name__, clock.utcnow_naive()]
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

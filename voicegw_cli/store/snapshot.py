@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.store.queries import BUCKET, local_day
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def projects_changed(conn: Any, config: Config) -> bool:
 
 
 def write_snapshot(conn: Any, config: Config) -> Path:
-    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=SNAPSHOT_DAYS)
+    since = clock.utcnow_naive() - timedelta(days=SNAPSHOT_DAYS)
     rows = conn.execute(
         f"""SELECT project, {local_day("b", "?")} AS day, SUM(spend), SUM(n)
             FROM (SELECT project, {BUCKET} AS b, SUM(cost_usd) AS spend, count(*) AS n
@@ -62,7 +63,7 @@ def write_snapshot(conn: Any, config: Config) -> Path:
         conn.execute("SELECT file, byte_offset FROM spool_offsets WHERE NOT retired").fetchall()
     )
     payload = {
-        "written_at": datetime.now(UTC).isoformat(),
+        "written_at": clock.now().isoformat(),
         "timezone": config.timezone,
         "spend": spend,
         "offsets": offsets,
