@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -71,6 +72,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if text:
         when = datetime.fromisoformat(text)
         NOW = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+    else:  # the real time, kept clear of the minutes around a midnight (tests write usage
+        # "a few seconds ago" and read "today"; --now is how a boundary is tested on purpose)
+        for zone in ("UTC", config.getoption("--tz") or "UTC"):
+            local = NOW.astimezone(ZoneInfo(zone))
+            since_midnight = local - local.replace(hour=0, minute=0, second=0, microsecond=0)
+            if since_midnight < timedelta(minutes=5) or since_midnight > timedelta(hours=23.9):
+                NOW += timedelta(minutes=15)
     TEST_TZ = config.getoption("--tz") or "UTC"
     BASIC_YAML = BASIC_YAML_TEMPLATE.format(tz=TEST_TZ)
     os.environ["TZ"] = TEST_TZ
