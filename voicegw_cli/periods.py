@@ -1,7 +1,9 @@
 """Calendar periods in the configured time zone, as UTC bounds for the store.
 
 "Today", "this week" and "this month" are calendar periods in `timezone:` (UTC by
-default), never rolling windows; every report prints the bounds and the zone.
+default), never rolling windows; every report prints the bounds and the zone. One parser
+(`resolve`) reads every command's `--period` / `--start` / `--end`, so the words mean the
+same everywhere: the CLI, MCP and the HTTP API.
 """
 
 from __future__ import annotations
@@ -75,6 +77,88 @@ def parse_date(text: str, option: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option}: expected a date like 2026-11-01, got {text!r}") from None
+
+
+#: The words `--period` takes, besides YYYY-MM and YYYY-MM-DD.
+PERIOD_WORDS = ("today", "yesterday", "week", "last-week", "month", "last-month")
+PERIOD_HELP = (
+    "today, yesterday, week, last-week, month, last-month, a month YYYY-MM or a day "
+    "YYYY-MM-DD (calendar periods in the configured time zone)"
+)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def parse_period(text: str, tz: ZoneInfo, now: datetime | None = None) -> Period:
+    """One `--period` value as a Period in `tz`."""
+    word = text.strip().lower().replace("_", "-")
+    ref = local_today(tz, now)
+    if word == "today":
+        p = day(ref, tz)
+        return Period(f"today {ref.isoformat()}", p.start, p.end, tz)
+    if word == "yesterday":
+        d = ref - timedelta(days=1)
+        return Period(f"yesterday {d.isoformat()}", d, d, tz)
+    if word in ("week", "this-week"):
+        return week(ref, tz)
+    if word == "last-week":
+        p = week(ref - timedelta(days=7), tz)
+        return Period(f"last {p.label}", p.start, p.end, tz)
+    if word in ("month", "this-month"):
+        return month(ref, tz)
+    if word == "last-month":
+        p = month(ref.replace(day=1) - timedelta(days=1), tz)
+        return Period(f"last {p.label}", p.start, p.end, tz)
+    if len(word) == 7 and word[4] == "-":
+        try:
+            first = date.fromisoformat(word + "-01")
+        except ValueError:
+            first = None
+        if first is not None:
+            return month(first, tz)
+    try:
+        return day(date.fromisoformat(word), tz)
+    except ValueError:
+        pass
+    raise UsageError(f"--period: expected {PERIOD_HELP.split(' (')[0]}; got {text!r}")
+
+
+def resolve(
+    tz: ZoneInfo,
+    *,
+    period: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    default: str | None = "today",
+    utc: bool = False,
+    aliases: dict[str, bool] | None = None,
+    now: datetime | None = None,
+) -> Period:
+    """The period a command was asked for: `--period` or `--start/--end` (one of them), or
+    an old flag from `aliases` (e.g. {"--today": True}); else `default` (None: required).
+
+    `utc=True` reads the same words in UTC instead of the configured zone (provider
+    exports are in UTC)."""
+    zone = UTC_ZONE if utc else tz
+    chosen = [name for name, on in (aliases or {}).items() if on]
+    if period:
+        chosen.append("--period")
+    if start or end:
+        chosen.append("--start/--end")
+    if len(chosen) > 1:
+        raise UsageError(f"choose one period, not {' and '.join(chosen)}")
+    if start or end:
+        if not (start and end):
+            raise UsageError("--start and --end go together")
+        s, e = parse_date(start, "--start"), parse_date(end, "--end")
+        if s > e:
+            raise UsageError(f"--start {s} is after --end {e}")
+        return Period(f"{s.isoformat()} to {e.isoformat()}", s, e, zone)
+    if chosen:
+        word = period or chosen[0].lstrip("-")
+        return parse_period(word, zone, now)
+    if default is None:
+        raise UsageError("say which period: --period (e.g. last-month) or --start and --end")
+    return parse_period(default, zone, now)
 
 
 def choose(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt
 
 
 class By(StrEnum):
@@ -24,11 +25,12 @@ def register(app: typer.Typer) -> None:
         project: Annotated[
             str | None, typer.Option("--project", "-p", help="Only this project.")
         ] = None,
-        today: Annotated[bool, typer.Option("--today", help="Today (the default).")] = False,
-        week: Annotated[bool, typer.Option("--week", help="This calendar week (Mon-Sun).")] = False,
-        month: Annotated[bool, typer.Option("--month", help="This calendar month.")] = False,
-        start: Annotated[str | None, typer.Option("--start", help="First day, YYYY-MM-DD.")] = None,
-        end: Annotated[str | None, typer.Option("--end", help="Last day, inclusive.")] = None,
+        period: PeriodOpt = None,
+        start: StartOpt = None,
+        end: EndOpt = None,
+        today: Annotated[bool, typer.Option("--today", help="Same as --period today.")] = False,
+        week: Annotated[bool, typer.Option("--week", help="Same as --period week.")] = False,
+        month: Annotated[bool, typer.Option("--month", help="Same as --period month.")] = False,
         by: Annotated[By, typer.Option("--by", help="Group rows by this.")] = By.model,
         fmt: FormatOpt = Format.table,
     ) -> None:
@@ -42,18 +44,24 @@ def register(app: typer.Typer) -> None:
         from voicegw_cli.reports import check_project, cost_report
 
         cfg = get_config()
-        period = periods.choose(cfg.tz, today=today, week_=week, month_=month, start=start, end=end)
+        period_ = periods.resolve(
+            cfg.tz,
+            period=period,
+            start=start,
+            end=end,
+            aliases={"--today": today, "--week": week, "--month": month},
+        )
         with open_store() as store:
             if project:
                 check_project(store, project)
-            report = cost_report(store, period, by=by.value, project=project)
+            report = cost_report(store, period_, by=by.value, project=project)
         rows = report["rows"]
         if fmt is not Format.table:
             emit(rows, fmt=fmt, payload={k: v for k, v in report.items() if k != "rows"})
             return
         title = f"Costs by {by.value}" + (f" — project {project}" if project else "")
         total = money(report["total_cost_usd"])
-        caption = f"{period.describe()}\nTotal {total} over {report['items']:,} items"
+        caption = f"{period_.describe()}\nTotal {total} over {report['items']:,} items"
         emit(
             rows,
             fmt=fmt,

@@ -1,0 +1,23 @@
+"""The period options every command that reads a period shares, with one meaning each.
+
+def cmd(period: PeriodOpt = None, start: StartOpt = None, end: EndOpt = None, ...):
+    p = periods.resolve(cfg.tz, period=period, start=start, end=end)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from voicegw_cli.periods import PERIOD_HELP
+
+PeriodOpt = Annotated[str | None, typer.Option("--period", help=PERIOD_HELP + ".")]
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="First local day, YYYY-MM-DD (with --end).")
+]
+EndOpt = Annotated[str | None, typer.Option("--end", help="Last local day, inclusive.")]
+UtcOpt = Annotated[
+    bool,
+    typer.Option("--utc", help="Read the period's days in UTC instead of the configured zone."),
+]
