@@ -187,7 +187,7 @@ def test_projects_list(store_config) -> None:
     rows = {r["id"]: r for r in json.loads(res.stdout)}
     assert rows["sales"]["budget_status"] == "exceeded"  # $1.15 of $1
     assert Decimal(rows["sales"]["today_spend"]) == Decimal("1.15")
-    assert rows["sales"]["today_requests"] == 2
+    assert rows["sales"]["today_items"] == 2
     assert rows["support"]["budget_status"] == "ok"
     assert rows["support"]["source"] == "yaml"
     res = run(store_config, "projects", "-f", "csv")
@@ -199,7 +199,7 @@ def test_projects_list(store_config) -> None:
 def test_project_detail_and_unknown(store_config) -> None:
     res = run(store_config, "project", "sales", "-f", "json")
     d = json.loads(res.stdout)
-    assert Decimal(d["today_spend"]) == Decimal("1.15") and d["today_requests"] == 2
+    assert Decimal(d["today_spend"]) == Decimal("1.15") and d["today_items"] == 2
     assert len(d["daily_spend"]) == 14
     assert Decimal(d["daily_spend"][-1]["cost_usd"]) == Decimal("1.15")
     assert {r["modality"] for r in d["by_modality"]} == {"llm"}

@@ -193,7 +193,7 @@ def test_delete_preview_then_delete_keeps_line_items(config) -> None:
     with Store.open(config) as store:  # folds the spool
         preview = P.delete_preview(config, store.conn, "short-lived")
         assert preview.total_spend_usd == Decimal("1.7501")
-        assert preview.total_requests == 3 and preview.provider_keys == 1
+        assert preview.total_items == 3 and preview.provider_keys == 1
         assert preview.last_activity == datetime(2026, 11, 10, 12, 2, tzinfo=UTC)
         assert "short-lived" in merged_projects(config, store.conn)  # preview changes nothing
         P.delete_project(config, store.conn, "short-lived")
@@ -281,7 +281,7 @@ def test_cli_delete_is_two_phase(config) -> None:
     _usage(config, "tmp-bot", "0.5", "0.25")
     res = cli(config, "projects", "delete", "tmp-bot")  # stdin is not a terminal
     assert res.exit_code == 2 and "--yes" in res.output
-    assert "$0.7500" in res.output and "2 request(s)" in res.output
+    assert "$0.7500" in res.output and "2 line item(s)" in res.output
     assert "2026-11-10T12:01:00+00:00" in res.output
     with Store.open(config) as store:
         assert "tmp-bot" in merged_projects(config, store.conn)
@@ -289,7 +289,7 @@ def test_cli_delete_is_two_phase(config) -> None:
     assert res.exit_code == 0, res.output
     done = json.loads(res.stdout)
     assert done["action"] == "deleted" and done["total_spend_usd"] == "0.75"
-    assert done["total_requests"] == 2
+    assert done["total_items"] == 2
     with Store.open(config) as store:
         assert "tmp-bot" not in merged_projects(config, store.conn)
         n = store.conn.execute("SELECT count(*) FROM line_items WHERE project='tmp-bot'")

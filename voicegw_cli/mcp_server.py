@@ -59,6 +59,8 @@ INSTRUCTIONS = (
 # ------------------------------------------------------------------ output shapes
 
 
+# The seed's MCP field names are kept as published: `*_requests` count line items (the
+# CLI and JSON outputs call them `*_items`).
 class ProjectSummary(TypedDict):
     id: str
     name: str
@@ -282,7 +284,7 @@ def _summaries(config: Any, store: Any) -> list[ProjectSummary]:
                 budget_action=row["budget_action"],
                 budget_status=row["budget_status"],
                 today_spend=_money(row["today_spend"]),
-                today_requests=int(row["today_requests"]),
+                today_requests=int(row["today_items"]),
                 tags=list(row["tags"]),
                 default_stack=row["default_stack"],
                 source=row["source"],
@@ -305,9 +307,9 @@ def _detail(config: Any, store: Any, project_id: str) -> ProjectDetail:
         budget_action=d["budget_action"],
         budget_status=d["budget_status"],
         today_spend=_money(d["today_spend"]),
-        today_requests=int(d["today_requests"]),
+        today_requests=int(d["today_items"]),
         week_spend=_money(d["week_spend"]),
-        week_requests=int(d["week_requests"]),
+        week_requests=int(d["week_items"]),
         tags=list(d["tags"]),
         default_stack=d["default_stack"],
         stt_model=d["stt_model"],
@@ -620,7 +622,7 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                     {
                         "project_id": preview.project_id,
                         "total_spend_usd": preview.total_spend_usd,
-                        "total_requests": preview.total_requests,
+                        "total_requests": preview.total_items,
                         "last_activity": preview.last_activity,
                     },
                 )
@@ -629,7 +631,7 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                 action="deleted",
                 project_id=done.project_id,
                 total_spend_usd=_money(done.total_spend_usd),
-                total_requests=done.total_requests,
+                total_requests=done.total_items,
             )
 
         return backend.call(body)

@@ -639,7 +639,7 @@ class DeletePreview:
     project_id: str
     name: str
     total_spend_usd: Decimal
-    total_requests: int
+    total_items: int
     last_activity: datetime | None  # aware UTC
     provider_keys: int
 
@@ -648,14 +648,14 @@ class DeletePreview:
             "project_id": self.project_id,
             "name": self.name,
             "total_spend_usd": self.total_spend_usd,
-            "total_requests": self.total_requests,
+            "total_items": self.total_items,
             "last_activity": self.last_activity,
             "provider_keys": self.provider_keys,
         }
 
 
 def delete_preview(config: Config, conn: Any, project_id: str) -> DeletePreview:
-    """All-time spend, requests and last activity of a deletable (runtime) project."""
+    """All-time spend, line items and last activity of a deletable (runtime) project."""
     from voicegw_cli.store.queries import project_stats
 
     p = _require_db_project(config, conn, project_id, "delete")
@@ -668,7 +668,7 @@ def delete_preview(config: Config, conn: Any, project_id: str) -> DeletePreview:
         project_id=project_id,
         name=p.name,
         total_spend_usd=_plain(Decimal(stats["spend"])),
-        total_requests=int(stats["requests"]),
+        total_items=int(stats["items"]),
         last_activity=last.replace(tzinfo=UTC) if last is not None else None,
         provider_keys=int(keys),
     )
@@ -694,7 +694,7 @@ def delete_project(
         old.update(
             provider_keys=preview.provider_keys,
             total_spend_usd=preview.total_spend_usd,
-            total_requests=preview.total_requests,
+            total_items=preview.total_items,
         )
         record_audit(
             conn, "project.delete", project_id, old, None, actor or default_actor(), now=ts

@@ -57,9 +57,26 @@ def cost_report(
         "project": project,
         "total_cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
         "items": sum(r["items"] for r in rows),
+        "totals": _totals(rows),
         "unpriced": {"items": sum(m["items"] for m in unpriced), "models": unpriced},
         "rows": rows,
     }
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Exact sums of the rows, rounded once (a total row never adds rounded values)."""
+    seconds = sum(r["audio_seconds"] for r in rows)
+    out: dict[str, Any] = {
+        "items": sum(r["items"] for r in rows),
+        "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
+    }
+    for key in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"):
+        out[key] = sum(r[key] for r in rows)
+    out["audio_seconds"] = seconds
+    out["audio_minutes"] = round(seconds / 60, 3)
+    out["characters"] = sum(r["characters"] for r in rows)
+    out["unpriced_items"] = sum(r["unpriced_items"] for r in rows)
+    return out
 
 
 def parse_since(text: str):
@@ -106,7 +123,7 @@ def accent(tags: list[str]) -> str:
 
 
 def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
-    """Every project (YAML and db) with today's spend, requests and budget status."""
+    """Every project (YAML and db) with today's spend, line items and budget status."""
     from voicegw_cli import periods
     from voicegw_cli.config import merged_projects
     from voicegw_cli.store import queries
@@ -127,7 +144,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "monthly_budget": p.monthly_budget,
                 "budget_action": p.budget_action,
                 "today_spend": s,
-                "today_requests": n,
+                "today_items": n,
                 "budget_status": budget_status(s, p.daily_budget),
                 "default_stack": p.default_stack,
                 "source": p.source,
@@ -144,7 +161,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "monthly_budget": Decimal(0),
                 "budget_action": "warn",
                 "today_spend": s,
-                "today_requests": n,
+                "today_items": n,
                 "budget_status": "ok",
                 "default_stack": None,
                 "source": "usage",
@@ -188,7 +205,7 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
     ):
         stats = queries.project_stats(store.conn, project, period.start_utc, period.end_utc)
         out[f"{name}_spend"] = stats["spend"]
-        out[f"{name}_requests"] = stats["requests"]
+        out[f"{name}_items"] = stats["items"]
         out[f"{name}_period"] = period.as_dict()
     out["budget_status"] = budget_status(out["today_spend"], out["daily_budget"])
     out["monthly_budget_status"] = budget_status(out["month_spend"], out["monthly_budget"])

@@ -10,6 +10,22 @@ import typer
 from voicegw_cli.cli.output import Format, FormatOpt
 from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt
 
+UNITS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "audio_minutes",
+    "characters",
+)
+#: Short labels for the units when they share one column on a narrow terminal.
+UNIT_LABELS = {
+    "input_tokens": "in",
+    "cached_input_tokens": "cached in",
+    "output_tokens": "out",
+    "audio_minutes": "audio min",
+    "characters": "chars",
+}
+
 
 class By(StrEnum):
     provider = "provider"
@@ -40,7 +56,7 @@ def register(app: typer.Typer) -> None:
         """
         from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config, open_store
-        from voicegw_cli.cli.output import emit, money, note
+        from voicegw_cli.cli.output import count, emit, money, note
         from voicegw_cli.reports import check_project, cost_report
 
         cfg = get_config()
@@ -62,28 +78,32 @@ def register(app: typer.Typer) -> None:
         title = f"Costs by {by.value}" + (f" — project {project}" if project else "")
         total = money(report["total_cost_usd"])
         caption = f"{period_.describe()}\nTotal {total} over {report['items']:,} items"
+        totals = report["totals"]
+
+        def units(r: dict, u: str) -> str:
+            return count(r[u], 3 if u == "audio_minutes" else 0)
+
         emit(
             rows,
             fmt=fmt,
             title=title,
             caption=caption,
-            columns=[
-                by.value,
-                "items",
-                "cost_usd",
-                "input_tokens",
-                "cached_input_tokens",
-                "output_tokens",
-                "audio_minutes",
-                "characters",
-            ],
+            columns=[by.value, "items", "cost_usd", *UNITS],
             cells={
                 "cost_usd": lambda r: money(r["cost_usd"]),
-                "input_tokens": lambda r: f"{r['input_tokens']:,}",
-                "cached_input_tokens": lambda r: f"{r['cached_input_tokens']:,}",
-                "output_tokens": lambda r: f"{r['output_tokens']:,}",
-                "characters": lambda r: f"{r['characters']:,}",
-                "items": lambda r: f"{r['items']:,}",
+                "items": lambda r: count(r["items"]),
+                **{
+                    u: (lambda r, u=u: count(r[u], 3 if u == "audio_minutes" else 0)) for u in UNITS
+                },
+            },
+            optional=UNITS,
+            fold_into="units",
+            labels=UNIT_LABELS,
+            footer={
+                by.value: "total",
+                "items": count(report["items"]),
+                "cost_usd": total,
+                **{u: units(totals, u) for u in UNITS if totals[u]},
             },
         )
         if report["unpriced"]["items"]:

@@ -65,13 +65,13 @@ def register(app: typer.Typer) -> None:
 
         def units(r: dict) -> str:
             if r["modality"] == "stt":
-                return f"{r['audio_seconds']:.1f} s audio"
+                return f"{r['audio_seconds']:,.1f} s audio"
             if r["modality"] == "tts":
                 return f"{r['characters']:,} chars"
             s = f"{r['input_tokens']:,} in"
             if r["cached_input_tokens"]:
-                s += f" ({r['cached_input_tokens']:,} cached)"
-            return s + f" / {r['output_tokens']:,} out"
+                s += f"\n{r['cached_input_tokens']:,} cached"
+            return s + f"\n{r['output_tokens']:,} out"
 
         emit(
             rows,
@@ -88,5 +88,10 @@ def register(app: typer.Typer) -> None:
                 "pricing_source",
                 "session_id",
             ],
-            cells={"units": units, "cost_usd": lambda r: money(r["cost_usd"], 6)},
+            cells={
+                "timestamp": lambda r: r["timestamp"][:19] + "Z",  # to the second
+                "units": units,
+                "cost_usd": lambda r: money(r["cost_usd"], 6),
+            },
+            optional=["session_id", "pricing_source", "modality"],
         )

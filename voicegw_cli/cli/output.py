@@ -36,9 +36,18 @@ def dumps(payload: Any) -> str:
 
 
 def money(value: Decimal | None, places: int = 4) -> str:
+    """`$1,234.5678`, `-$1.2300` (one spelling for negatives), `—` for no value."""
     if value is None:
         return "—"
-    return f"${value:,.{places}f}"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{places}f}"
+
+
+def count(value: int | float | None, places: int = 0) -> str:
+    """A count with thousands separators (minutes with `places` decimals)."""
+    if value is None:
+        return "—"
+    return f"{value:,.{places}f}"
 
 
 def _cell(value: Any) -> str:
@@ -71,9 +80,20 @@ def emit(
     caption: str | None = None,
     payload: dict[str, Any] | None = None,
     cells: dict[str, Any] | None = None,
+    optional: Sequence[str] = (),
+    footer: dict[str, str] | None = None,
+    fold_into: str | None = None,
+    labels: dict[str, str] | None = None,
 ) -> None:
     """Render rows. `payload` (JSON only) wraps the rows with context such as the period;
-    `cells` maps a column to a function giving its human rendering in the table."""
+    `cells` maps a column to a function giving its human rendering in the table.
+
+    In the table, `optional` columns give way first: they are left out when every row
+    shown is zero or empty there, and, last first, when the terminal is too narrow.
+    Nothing else is ever cut: money, counts and ids print whole (see `render_table`).
+    `footer` is a total row (column -> rendered text). With `fold_into`, optional columns
+    that do not fit are shown together in one column of that name, a `value label` line
+    each (`labels` gives short labels)."""
     fmt = Format(fmt)
     columns = list(columns or (rows[0].keys() if rows else []))
     if fmt is Format.json:
@@ -84,20 +104,191 @@ def emit(
         write_csv(rows, columns)
         return
     from rich.console import Console
+
+    console = Console()
+    render_table(
+        console,
+        rows,
+        columns,
+        title=title,
+        caption=caption,
+        cells=cells,
+        optional=optional,
+        footer=footer,
+        fold_into=fold_into,
+        labels=labels,
+    )
+
+
+def _is_blank(value: Any) -> bool:
+    return value in (None, "", 0, [], {}) or (isinstance(value, Decimal) and value == 0)
+
+
+#: Width a column costs beyond its content: one space each side and one rule.
+_COLUMN_OVERHEAD = 3
+
+
+def render_table(
+    console: Any,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    cells: dict[str, Any] | None = None,
+    optional: Sequence[str] = (),
+    footer: dict[str, str] | None = None,
+    fold_into: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> list[str]:
+    """Print `rows` as a table that fits `console.width` without cutting a value.
+
+    What gives way, in order: optional columns that are empty for the rows shown; text
+    that can wrap between words (names, tags) wraps; headers wrap at their words; the
+    optional columns fold into one `fold_into` column of `value label` lines, or without
+    one are hidden, last first (a note on stderr says which); and when even the rest
+    cannot fit, each row is printed as a stacked block of `column  value` lines.
+    Returns the columns shown."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, caption=caption, show_lines=False, header_style="bold")
-    for i, col in enumerate(columns):
-        sample = next((r.get(col) for r in rows if r.get(col) is not None), None)
-        numeric = isinstance(sample, int | float | Decimal) and not isinstance(sample, bool)
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=i == 0)
     cells = cells or {}
-    for row in rows:
-        table.add_row(
-            *[cells[c](row) if c in cells else escape(_cell(row.get(c))) for c in columns]
+    footer = dict(footer or {})
+    opt = [c for c in columns if c in optional]
+    shown = [c for c in columns if not (c in opt and all(_is_blank(r.get(c)) for r in rows))]
+    rendered = {
+        c: [cells[c](r) if c in cells else escape(_cell(r.get(c))) for r in rows] for c in columns
+    }
+    texts = {c: [Text.from_markup(v) for v in vals] for c, vals in rendered.items()}
+    numeric: dict[str, bool] = {}
+    for c in columns:
+        sample = next((r.get(c) for r in rows if r.get(c) is not None), None)
+        numeric[c] = isinstance(sample, int | float | Decimal) and not isinstance(sample, bool)
+
+    def fold(cols: list[str]) -> list[str]:
+        """`cols` with its optional columns replaced by one `fold_into` column."""
+        folded = [c for c in cols if c in opt]
+        if not fold_into or not folded:
+            return cols
+        names = labels or {}
+
+        def lines(values: list[tuple[str, Any, str]]) -> Text:
+            parts = [f"{shown_} {names.get(c, header(c))}" for c, v, shown_ in values]
+            return Text("\n".join(p for p in parts) or "—")
+
+        texts[fold_into] = [
+            lines([(c, r.get(c), texts[c][n].plain) for c in folded if not _is_blank(r.get(c))])
+            for n, r in enumerate(rows)
+        ]
+        if footer and any(c in footer for c in folded):
+            footer[fold_into] = "\n".join(
+                f"{footer[c]} {names.get(c, header(c))}" for c in folded if c in footer
+            )
+        numeric[fold_into] = False
+        at = cols.index(folded[0])
+        rest = [c for c in cols if c not in folded]
+        return rest[:at] + [fold_into] + rest[at:]
+
+    def header(c: str) -> str:
+        return c.replace("_", " ")
+
+    def widths(c: str, first: bool) -> tuple[int, int]:
+        """(narrowest, widest) content width: whole values, words of wrapping text."""
+        lines = [ln for t in texts[c] for ln in t.plain.splitlines()] or [""]
+        if c in footer:
+            lines.extend(Text.from_markup(footer[c]).plain.splitlines())
+        widest = max(len(ln) for ln in lines)
+        head_word = max(len(w) for w in header(c).split())
+        if c == fold_into:
+            narrow = widest  # one quantity a line, kept whole
+        elif first or numeric[c] or not any(" " in ln for ln in lines):
+            narrow = widest  # ids, money, counts: never wrapped, never cut
+        else:
+            narrow = max(len(w) for ln in lines for w in ln.split() or [""])
+        return max(narrow, head_word), max(widest, len(header(c)))
+
+    def layout(cols: list[str]) -> list[int] | None:
+        spans = [widths(c, i == 0) for i, c in enumerate(cols)]
+        room = console.width - _COLUMN_OVERHEAD * len(cols) - 1
+        if sum(lo for lo, _ in spans) > room:
+            return None
+        out = [lo for lo, _ in spans]
+        spare = room - sum(out)
+        # Give the spare width to the columns that want it, most wanting first.
+        while spare > 0:
+            want = [(hi - w, i) for i, ((_, hi), w) in enumerate(zip(spans, out, strict=True))]
+            gap, i = max(want)
+            if gap <= 0:
+                break
+            step = min(gap, spare)
+            out[i] += step
+            spare -= step
+        return out
+
+    hidden: list[str] = []
+    fit = layout(shown)
+    if fit is None and fold_into and any(c in opt for c in shown):
+        shown = fold(shown)
+        fit = layout(shown)
+    while fit is None and any(c in opt for c in shown):
+        drop = next(c for c in reversed(shown) if c in opt)
+        shown.remove(drop)
+        hidden.append(drop)
+        fit = layout(shown)
+    if fit is None:  # a block per row has room for every column: nothing is hidden
+        shown = [c for c in columns if not (c in opt and all(_is_blank(r.get(c)) for r in rows))]
+        hidden = []
+        _stacked(console, rows, shown, texts, title=title, caption=caption, header=header)
+    else:
+        table = Table(title=title, caption=caption, header_style="bold", show_footer=bool(footer))
+        for c, w in zip(shown, fit, strict=True):
+            table.add_column(
+                header(c),
+                footer=footer.get(c, ""),
+                justify="right" if numeric[c] else "left",
+                width=w,
+                overflow="fold",
+            )
+        for n in range(len(rows)):
+            table.add_row(*[texts[c][n] for c in shown])
+        console.print(table)
+    if hidden:
+        note(
+            f"[dim]{', '.join(hidden)} hidden to fit {console.width} columns; "
+            "widen the terminal or use --format json/csv to see them[/]"
         )
-    Console().print(table)
+    return shown
+
+
+def _stacked(
+    console: Any,
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    texts: dict[str, list[Any]],
+    *,
+    title: str | None,
+    caption: str | None,
+    header: Any,
+) -> None:
+    """One block per row, `column  value`, for tables too wide to print whole."""
+    from rich.rule import Rule
+    from rich.table import Table
+
+    if title:
+        console.print(f"[bold]{title}[/]")
+    key_width = max((len(header(c)) for c in columns), default=0)
+    for n in range(len(rows)):
+        console.print(Rule(style="dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold", no_wrap=True, width=key_width)
+        grid.add_column(overflow="fold")
+        for c in columns:
+            grid.add_row(header(c), texts[c][n])
+        console.print(grid)
+    console.print(Rule(style="dim"))
+    if caption:
+        console.print(caption, style="dim")
 
 
 def note(message: str) -> None:

@@ -40,7 +40,7 @@ def _list(fmt: Format) -> None:
             "tags",
             "budget",
             "today_spend",
-            "today_requests",
+            "today_items",
             "budget_status",
             "source",
         ],
@@ -53,6 +53,7 @@ def _list(fmt: Format) -> None:
                 f"[{STATUS_STYLE[r['budget_status']]}]{r['budget_status']}[/]"
             ),
         },
+        optional=["source", "tags"],
     )
 
 
@@ -76,7 +77,7 @@ def register(app: typer.Typer) -> None:
 
     @projects_app.callback()
     def projects(ctx: typer.Context, fmt: FormatOpt = Format.table) -> None:
-        """Every project with today's spend, requests and budget status."""
+        """Every project with today's spend, line items and budget status."""
         if ctx.invoked_subcommand is None:
             _list(fmt)
 
@@ -120,9 +121,9 @@ def register(app: typer.Typer) -> None:
             f"monthly {money(d['monthly_budget'], 2) if d['monthly_budget'] else 'none'} · "
             f"action {d['budget_action']} · status "
             f"[{STATUS_STYLE[d['budget_status']]}]{d['budget_status']}[/]\n"
-            f"Today {money(d['today_spend'])} / {d['today_requests']:,} items · "
-            f"week {money(d['week_spend'])} / {d['week_requests']:,} · "
-            f"month {money(d['month_spend'])} / {d['month_requests']:,}  ({d['timezone']})"
+            f"Today {money(d['today_spend'])} / {d['today_items']:,} items · "
+            f"week {money(d['week_spend'])} / {d['week_items']:,} · "
+            f"month {money(d['month_spend'])} / {d['month_items']:,}  ({d['timezone']})"
         )
         if d["default_stack"]:
             head += f"\nStack {d['default_stack']}"

@@ -211,7 +211,7 @@ def register_manage(projects_app: typer.Typer) -> None:
     ) -> None:
         """Delete a runtime project after showing what it has spent.
 
-        Shows all-time spend, requests and last activity, then asks; --yes skips the
+        Shows all-time spend, line items and last activity, then asks; --yes skips the
         question. Its line items are kept (spend stays attributable); its stored provider
         keys are removed. YAML projects are removed by editing voicegw.yaml.
         """
@@ -229,7 +229,7 @@ def register_manage(projects_app: typer.Typer) -> None:
         if fmt is Format.table:
             typer.echo(
                 f"Project {preview.project_id} ({preview.name}): all-time spend "
-                f"{money(preview.total_spend_usd)}, {preview.total_requests:,} request(s), "
+                f"{money(preview.total_spend_usd)}, {preview.total_items:,} line item(s), "
                 f"last activity {last}, {preview.provider_keys} stored provider key(s).\n"
                 "Its line items are kept; its configuration and provider keys are removed."
             )

@@ -54,13 +54,8 @@ def register(app: typer.Typer) -> None:
         if fmt is Format.csv:
             emit(rows, fmt=fmt)
             return
-        from voicegw_cli.cli.output import _cell
-
         emit(
-            rows,
-            fmt=fmt,
-            title="voicegw status",
-            cells={"value": lambda r: _cell(r["value"]) if r["value"] not in ([], None) else "—"},
+            rows, fmt=fmt, title="voicegw status", cells={"value": lambda r: _readable(r["value"])}
         )
         if cfg.missing:
             from voicegw_cli.cli.output import note
@@ -69,3 +64,22 @@ def register(app: typer.Typer) -> None:
                 f"[yellow]{len(cfg.missing)} value(s) are missing because their environment "
                 f"variable is unset:[/] {', '.join(cfg.missing)}"
             )
+
+
+def _readable(value: object) -> str:
+    """A status value for people: counts with separators, mappings as one line a key."""
+    from rich.markup import escape
+
+    if value in ([], None, {}):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return "\n".join(
+            f"{escape(str(k)).replace('_', ' ')}: {_readable(v)}" for k, v in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return escape(", ".join(str(v) for v in value))
+    return escape(str(value))

@@ -92,6 +92,7 @@ def costs(
             "cached_input_tokens": int(r[4] or 0),
             "cache_write_tokens": int(r[5] or 0),
             "output_tokens": int(r[6] or 0),
+            "audio_seconds": float(r[7] or 0),
             "audio_minutes": round(float(r[7] or 0) / 60, 3),
             "characters": int(r[8] or 0),
             "unpriced_items": r[9],
@@ -127,7 +128,7 @@ def spend_per_project(conn: Any, start: datetime, end: datetime) -> dict[str, tu
 def project_stats(
     conn: Any, project: str, start: datetime | None = None, end: datetime | None = None
 ) -> dict[str, Any]:
-    """Spend, requests and last activity of one project (all time without bounds)."""
+    """Spend, line items and last activity of one project (all time without bounds)."""
     clause = "project = $project"
     params: dict[str, Any] = {"project": project}
     if start is not None and end is not None:
@@ -138,7 +139,7 @@ def project_stats(
         f" WHERE {clause}",
         params,
     ).fetchall()[0]
-    return {"spend": Decimal(spend), "requests": n, "last_activity": last}
+    return {"spend": Decimal(spend), "items": n, "last_activity": last}
 
 
 def daily_spend(
