@@ -255,7 +255,11 @@ def test_budget_help_lists_check() -> None:
     assert res.exit_code == 0 and "check" in res.stdout
 
 
-def test_budget_check_from_a_fresh_directory(tmp_path: Path) -> None:
+def test_budget_check_without_a_config_cannot_pass_by_accident(tmp_path: Path) -> None:
+    """A CI job in the wrong directory must fail, not pass on an empty store."""
     res = runner.invoke(app, ["budget", "check", "--format", "json"])
-    assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout)["rows"][0]["project"] == "default"
+    assert res.exit_code == 3
+    assert res.stderr.count("\n") == 1 and "voicegw init" in res.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing created (no .voicegw/)
+    res = runner.invoke(app, ["-c", str(tmp_path / "nope.yaml"), "budget", "check"])
+    assert res.exit_code == 3 and "config file not found" in res.stderr

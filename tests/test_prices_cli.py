@@ -6,11 +6,18 @@ import csv
 import io
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from voicegw_cli.cli.app import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _config(tmp_path) -> None:
+    """Every command but init and demo needs a voicegw.yaml; the tests run in tmp_path."""
+    (tmp_path / "voicegw.yaml").write_text("timezone: UTC\n")
 
 
 def invoke(*args: str):

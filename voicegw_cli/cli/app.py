@@ -1,12 +1,14 @@
 """The `voicegw` Typer app: global options, error rendering, and command registration.
 
-Command modules are imported here, but each imports pandas, DuckDB, genai-prices and
-LiveKit only inside its command functions, so `voicegw --help` stays fast.
+A command's module is imported only when that command runs (or for `--help`), and each
+imports pandas, DuckDB, genai-prices and LiveKit only inside its command functions, so
+start-up stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -25,28 +27,69 @@ EXIT_CODES = (
 )
 
 
-def _no_type_for_flags() -> None:
-    """Typer 0.29's help shows `<bool>` after plain flags (`--week <bool>`), which reads as
-    if the flag took a value; flags get no type column (older Typer already does this)."""
-    from typer.core import TyperOption
-
-    shown = getattr(TyperOption, "display_type_rich", None)
-    if shown is None:
-        return
-
-    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
-        if self.is_flag or self.count:
-            return None
-        return shown(self, ctx)
-
-    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+def _full_command_help(self: TyperGroup, ctx: Any, formatter: Any) -> None:
+    """Commands with their whole first help paragraph, wrapped, never cut with "..."."""
+    rows = []
+    for name in self.list_commands(ctx):
+        cmd = self.get_command(ctx, name)
+        if cmd is None or cmd.hidden:
+            continue
+        text = (cmd.short_help or cmd.help or "").strip().split("\n\n")[0]
+        rows.append((name, " ".join(text.split())))
+    if rows:
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
-_no_type_for_flags()
+TyperGroup.format_commands = _full_command_help  # type: ignore[method-assign]
+
+
+def _hoist_config(args: list[str]) -> list[str]:
+    """Accept `-c/--config PATH` after the command too (`voicegw costs -c x.yaml`): no
+    command has a `-c` of its own, so it is moved in front of the command."""
+    out: list[str] = []
+    moved: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out.extend(args[i:])
+            break
+        if a in ("-c", "--config") and i + 1 < len(args) and out:
+            moved += [a, args[i + 1]]
+            i += 2
+            continue
+        if a.startswith("--config=") and out:
+            moved.append(a)
+        else:
+            out.append(a)
+        i += 1
+    return moved + out
 
 
 class _Group(TyperGroup):
-    """Turns our errors into one stderr line and their exit code, at every depth."""
+    """Every error is one stderr line and its exit code, at every depth: our errors, usage
+    errors, and a closed pipe (`voicegw logs | head` is not an error)."""
+
+    def main(self, args: Any = None, prog_name: Any = None, **extra: Any) -> Any:
+        from typer._click import exceptions as click_exc
+
+        args = _hoist_config(list(sys.argv[1:] if args is None else args))
+        if extra.pop("standalone_mode", True) is False:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click_exc.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "voicegw"
+            typer.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click_exc.ClickException as exc:
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -57,6 +100,12 @@ class _Group(TyperGroup):
             # Drop the frames: they hold open resources (the store) that nothing will use.
             traceback.clear_frames(exc.__traceback__)
             exc.__traceback__ = None
+        except BrokenPipeError:
+            # The reader went away (`| head`) after taking what it wanted. Point stdout at
+            # /dev/null so the interpreter's last flush does not complain.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            code = 0
         raise typer.Exit(code)
 
     def list_commands(self, ctx: typer.Context) -> list[str]:  # `--help` order
@@ -79,6 +128,7 @@ app = typer.Typer(
     epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: Rich's help renderer alone costs ~0.1 s a run
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -103,11 +104,8 @@ def emit(
     if fmt is Format.csv:
         write_csv(rows, columns)
         return
-    from rich.console import Console
-
-    console = Console()
     render_table(
-        console,
+        console(),
         rows,
         columns,
         title=title,
@@ -291,11 +289,23 @@ def _stacked(
         console.print(caption, style="dim")
 
 
-def note(message: str) -> None:
-    """A human-only line on stderr, so JSON/CSV on stdout stays clean."""
+def console(*, stderr: bool = False, **kwargs: Any) -> Any:
+    """A Rich console for command output. A closed pipe (`voicegw logs | head`) is not an
+    error: Rich would exit 1; this raises BrokenPipeError, which the app turns into 0."""
     from rich.console import Console
 
-    Console(stderr=True).print(message)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, (sys.stderr if stderr else sys.stdout).fileno())
+            raise BrokenPipeError
+
+    return _Console(stderr=stderr, **kwargs)
+
+
+def note(message: str) -> None:
+    """A human-only line on stderr, so JSON/CSV on stdout stays clean."""
+    console(stderr=True).print(message)
 
 
 def _format_option():

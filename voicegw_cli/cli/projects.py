@@ -95,9 +95,9 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = Format.table,
     ) -> None:
         """Everything about one project: budgets, spend today/week/month, models, keys."""
-        from rich.console import Console
         from rich.panel import Panel
 
+        from voicegw_cli.cli import output
         from voicegw_cli.cli.context import open_store
         from voicegw_cli.cli.output import dumps, emit, money
         from voicegw_cli.reports import accent, project_detail
@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             flat = {k: v for k, v in d.items() if not isinstance(v, list | dict)}
             emit([flat], fmt=fmt)
             return
-        console = Console()
+        console = output.console()
         colour = accent(d["tags"])
         head = (
             f"[bold]{d['name']}[/] ({d['id']}, {d['source']})  "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -35,12 +36,33 @@ def _lock_timeout() -> float:
         return DEFAULT_LOCK_TIMEOUT
 
 
-def connect(path: Path, *, read_only: bool = False, timeout: float | None = None):
-    """Open the DuckDB file, retrying while another process holds its lock."""
+#: How long a command waits silently for the lock before it says what it is waiting for.
+WAIT_NOTICE_AFTER = 0.5
+
+
+def _holder(message: str) -> str:
+    """`another voicegw process (PID 123)` from DuckDB's lock error, when it names one."""
+    import re
+
+    m = re.search(r"PID (\d+)", message)
+    return f"process {m.group(1)}" if m else "another process"
+
+
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+):
+    """Open the DuckDB file, retrying while another process holds its lock; `on_wait` is
+    told once, after half a second, what is being waited for."""
     import duckdb
 
     timeout = _lock_timeout() if timeout is None else timeout
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+    told = on_wait is None
     delay = 0.02
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +74,14 @@ def connect(path: Path, *, read_only: bool = False, timeout: float | None = None
             msg = str(exc)
             if "lock" not in msg.lower():
                 raise StoreError(f"{path}: cannot open the store: {msg.splitlines()[0]}") from None
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if not told and now - started >= WAIT_NOTICE_AFTER:
+                told = True
+                on_wait(  # type: ignore[misc]
+                    f"waiting up to {timeout:g}s for {path}: {_holder(msg)} has it open "
+                    "(another voicegw command or an MCP server)"
+                )
+            if now >= deadline:
                 raise StoreBusyError(
                     f"{path}: the store is in use by another process (waited {timeout:g}s; "
                     "set VOICEGW_LOCK_TIMEOUT to wait longer)"
@@ -85,8 +114,9 @@ class Store:
         fold: bool = True,
         read_only: bool = False,
         timeout: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Store:
-        conn = connect(config.store_path, read_only=read_only, timeout=timeout)
+        conn = connect(config.store_path, read_only=read_only, timeout=timeout, on_wait=on_wait)
         store = cls(config, conn)
         store.read_only = read_only
         try:
