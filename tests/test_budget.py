@@ -208,7 +208,8 @@ def test_budget_check_single_project_and_formats(cfg) -> None:
     assert ok.exit_code == 0, ok.output
     lines = ok.stdout.strip().splitlines()
     assert lines[0] == (
-        "project,period,start,end,timezone,spend_usd,budget_usd,percent,status,action"
+        "project,period,start,end,timezone,spend_usd,budget_usd,percent,status,action,"
+        "unpriced_items,spend_is_lower_bound"
     )
     assert lines[1].startswith("support,day,2026-11-10,2026-11-10,America/New_York,8.5")
     table = runner.invoke(app, [*base, "--project", "sales"])

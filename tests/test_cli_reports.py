@@ -259,3 +259,41 @@ def test_day_boundary_in_half_hour_zone(write_config) -> None:
         daily = queries.daily_spend(store.conn, p.start_utc, p.end_utc, tz=cfg.timezone)
     assert {r["day"]: r["items"] for r in rows} == {"2026-11-10": 1, "2026-11-11": 2}
     assert daily == {"2026-11-10": Decimal("0.00021"), "2026-11-11": Decimal("0.00042")}
+
+
+def test_unpriced_is_never_shown_as_zero(store_config) -> None:
+    body = json.loads(run(store_config, "costs", "--today", "-f", "json").stdout)
+    rows = {r["model"]: r for r in body["rows"]}
+    mystery = rows["openai/mystery-model"]
+    assert mystery["cost_usd"] is None and mystery["unpriced_items"] == 1
+    assert body["unpriced_items"] == 1
+    out = run(store_config, "costs", "--today").stdout
+    assert "unpriced" in out and "$0.0000" not in out
+    by_project = run(store_config, "costs", "--today", "--by", "project").stdout
+    assert "+ 1 unpriced" in by_project  # support's spend is a lower bound
+    res = run(store_config, "projects", "-f", "json")
+    support = {r["id"]: r for r in json.loads(res.stdout)}["support"]
+    assert support["today_unpriced_items"] == 1
+    assert "+ 1 unpriced" in run(store_config, "projects").stdout
+
+
+def test_budget_check_says_spend_is_a_lower_bound(store_config) -> None:
+    res = run(store_config, "budget", "check", "--project", "support")
+    assert res.exit_code == 0 and "lower bound" in res.stderr and "+ 1 unpriced" in res.stdout
+    res = run(store_config, "budget", "check", "--project", "support", "-f", "json")
+    (row,) = json.loads(res.stdout)["rows"]
+    assert row["unpriced_items"] == 1 and row["spend_is_lower_bound"] is True
+    res = run(store_config, "budget", "check", "--project", "support", "--fail-on-unpriced")
+    assert res.exit_code == 1 and "unpriced usage in support" in res.stderr
+
+
+def test_budget_check_takes_the_shared_period_words(store_config) -> None:
+    res = run(store_config, "budget", "check", "--period", "month", "-f", "json")
+    assert json.loads(res.stdout)["budget"] == "month"
+    res = run(store_config, "budget", "check", "--period", "2026-11-10", "-f", "json")
+    body = json.loads(res.stdout)
+    assert body["budget"] == "day" and body["period"]["start"] == "2026-11-10"
+    res = run(store_config, "budget", "check", "--period", "2026-11", "-f", "json")
+    assert json.loads(res.stdout)["period"]["end"] == "2026-11-30"
+    res = run(store_config, "budget", "check", "--period", "week")
+    assert res.exit_code == 2 and "daily or monthly" in res.stderr

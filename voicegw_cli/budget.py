@@ -57,6 +57,8 @@ class BudgetStatus:
     budget: Decimal | None
     status: str
     action: str
+    #: Items in the period no price list knows: spend is then a lower bound.
+    unpriced_items: int = 0
 
     @property
     def percent(self) -> Decimal | None:
@@ -80,6 +82,8 @@ class BudgetStatus:
             "percent": self.percent,
             "status": self.status,
             "action": self.action,
+            "unpriced_items": self.unpriced_items,
+            "spend_is_lower_bound": self.unpriced_items > 0,
         }
 
 
@@ -112,6 +116,7 @@ def evaluate(
     day: date,
     spend: Decimal,
     timezone: str,
+    unpriced_items: int = 0,
 ) -> BudgetStatus:
     """The status of one project's budget for the period containing local `day`."""
     start, end = period_bounds(period, day)
@@ -127,6 +132,7 @@ def evaluate(
         budget=budget,
         status=status,
         action=project.budget_action if project is not None else "warn",
+        unpriced_items=unpriced_items,
     )
 
 
@@ -503,9 +509,10 @@ def check_store(
     p = periods.day(day, config.tz) if period == "day" else periods.month(day, config.tz)
     spend = spend_per_project(conn, p.start_utc, p.end_utc)
     ids = [only] if only else sorted(set(projects) | set(spend))
-    return [
-        evaluate(
-            projects.get(pid), pid, period, day, spend.get(pid, (Decimal(0), 0))[0], config.timezone
+    out = []
+    for pid in ids:
+        amount, _, unpriced_n = spend.get(pid, (Decimal(0), 0, 0))
+        out.append(
+            evaluate(projects.get(pid), pid, period, day, amount, config.timezone, unpriced_n)
         )
-        for pid in ids
-    ]
+    return out

@@ -125,7 +125,7 @@ class DeletedProject(TypedDict):
 class CostRow(TypedDict):
     group: str | None
     items: int
-    cost_usd: float
+    cost_usd: float | None  # null: nothing in the group is priced (never a silent $0)
     input_tokens: int
     cached_input_tokens: int
     cache_write_tokens: int
@@ -365,7 +365,7 @@ def _costs(
         CostRow(
             group=None if r[group_by] is None else str(r[group_by]),
             items=int(r["items"]),
-            cost_usd=_money(r["cost_usd"]),
+            cost_usd=None if r["cost_usd"] is None else _money(r["cost_usd"]),
             input_tokens=r["input_tokens"],
             cached_input_tokens=r["cached_input_tokens"],
             cache_write_tokens=r["cache_write_tokens"],

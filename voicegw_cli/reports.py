@@ -55,8 +55,9 @@ def cost_report(
         "period": period.as_dict(),
         "by": by,
         "project": project,
-        "total_cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
+        "total_cost_usd": sum((r["cost_usd"] or Decimal(0) for r in rows), Decimal(0)),
         "items": sum(r["items"] for r in rows),
+        "unpriced_items": sum(r["unpriced_items"] for r in rows),
         "totals": _totals(rows),
         "unpriced": {"items": sum(m["items"] for m in unpriced), "models": unpriced},
         "rows": rows,
@@ -68,7 +69,7 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = sum(r["audio_seconds"] for r in rows)
     out: dict[str, Any] = {
         "items": sum(r["items"] for r in rows),
-        "cost_usd": sum((r["cost_usd"] for r in rows), Decimal(0)),
+        "cost_usd": sum((r["cost_usd"] or Decimal(0) for r in rows), Decimal(0)),
     }
     for key in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens"):
         out[key] = sum(r[key] for r in rows)
@@ -134,7 +135,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
     projects = merged_projects(store.config, store.conn)
     rows = []
     for pid, p in sorted(projects.items()):
-        s, n = spend.get(pid, (Decimal(0), 0))
+        s, n, u = spend.get(pid, (Decimal(0), 0, 0))
         rows.append(
             {
                 "id": pid,
@@ -145,13 +146,14 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "budget_action": p.budget_action,
                 "today_spend": s,
                 "today_items": n,
+                "today_unpriced_items": u,
                 "budget_status": budget_status(s, p.daily_budget),
                 "default_stack": p.default_stack,
                 "source": p.source,
             }
         )
     for pid in sorted(set(spend) - set(projects)):  # usage under an id nobody configured
-        s, n = spend[pid]
+        s, n, u = spend[pid]
         rows.append(
             {
                 "id": pid,
@@ -162,6 +164,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "budget_action": "warn",
                 "today_spend": s,
                 "today_items": n,
+                "today_unpriced_items": u,
                 "budget_status": "ok",
                 "default_stack": None,
                 "source": "usage",
@@ -206,6 +209,7 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
         stats = queries.project_stats(store.conn, project, period.start_utc, period.end_utc)
         out[f"{name}_spend"] = stats["spend"]
         out[f"{name}_items"] = stats["items"]
+        out[f"{name}_unpriced_items"] = stats["unpriced_items"]
         out[f"{name}_period"] = period.as_dict()
     out["budget_status"] = budget_status(out["today_spend"], out["daily_budget"])
     out["monthly_budget_status"] = budget_status(out["month_spend"], out["monthly_budget"])

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         """
         from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config, open_store
-        from voicegw_cli.cli.output import count, emit, money, note
+        from voicegw_cli.cli.output import cost, count, emit, note
         from voicegw_cli.reports import check_project, cost_report
 
         cfg = get_config()
@@ -76,8 +76,10 @@ def register(app: typer.Typer) -> None:
             emit(rows, fmt=fmt, payload={k: v for k, v in report.items() if k != "rows"})
             return
         title = f"Costs by {by.value}" + (f" — project {project}" if project else "")
-        total = money(report["total_cost_usd"])
+        total = cost(report["total_cost_usd"], report["unpriced_items"])
         caption = f"{period_.describe()}\nTotal {total} over {report['items']:,} items"
+        if report["unpriced_items"]:
+            caption += " (unpriced items are not in the total)"
         totals = report["totals"]
 
         def units(r: dict, u: str) -> str:
@@ -90,7 +92,7 @@ def register(app: typer.Typer) -> None:
             caption=caption,
             columns=[by.value, "items", "cost_usd", *UNITS],
             cells={
-                "cost_usd": lambda r: money(r["cost_usd"]),
+                "cost_usd": lambda r: cost(r["cost_usd"], r["unpriced_items"]),
                 "items": lambda r: count(r["items"]),
                 **{
                     u: (lambda r, u=u: count(r[u], 3 if u == "audio_minutes" else 0)) for u in UNITS

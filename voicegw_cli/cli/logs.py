@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The newest line items first."""
         from voicegw_cli.cli.context import open_store
-        from voicegw_cli.cli.output import emit, money
+        from voicegw_cli.cli.output import cost, emit
         from voicegw_cli.reports import check_project, parse_since
         from voicegw_cli.store import queries
 
@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
             cells={
                 "timestamp": lambda r: r["timestamp"][:19] + "Z",  # to the second
                 "units": units,
-                "cost_usd": lambda r: money(r["cost_usd"], 6),
+                "cost_usd": lambda r: cost(r["cost_usd"], places=6),
             },
             optional=["session_id", "pricing_source", "modality"],
         )

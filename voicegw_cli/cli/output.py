@@ -44,6 +44,15 @@ def money(value: Decimal | None, places: int = 4) -> str:
     return f"{sign}${abs(value):,.{places}f}"
 
 
+def cost(value: Decimal | None, unpriced_items: int = 0, places: int = 4) -> str:
+    """A cost that never passes unpriced usage off as $0: `unpriced` when nothing is
+    priced, `$1.2300 + 3 unpriced` when the figure is a lower bound."""
+    if value is None:
+        return "unpriced"
+    shown = money(value, places)
+    return f"{shown} + {unpriced_items:,} unpriced" if unpriced_items else shown
+
+
 def count(value: int | float | None, places: int = 0) -> str:
     """A count with thousands separators (minutes with `places` decimals)."""
     if value is None:

@@ -15,7 +15,7 @@ def _list(fmt: Format) -> None:
     from rich.markup import escape
 
     from voicegw_cli.cli.context import open_store
-    from voicegw_cli.cli.output import emit, money
+    from voicegw_cli.cli.output import cost, emit, money
     from voicegw_cli.reports import accent, projects_overview
 
     with open_store() as store:
@@ -48,7 +48,7 @@ def _list(fmt: Format) -> None:
             "tags": tags,
             "budget": budget,
             "id": lambda r: f"[{accent(r['tags'])}]●[/] {escape(r['id'])}",
-            "today_spend": lambda r: money(r["today_spend"]),
+            "today_spend": lambda r: cost(r["today_spend"], r["today_unpriced_items"]),
             "budget_status": lambda r: (
                 f"[{STATUS_STYLE[r['budget_status']]}]{r['budget_status']}[/]"
             ),
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
         from voicegw_cli.cli import output
         from voicegw_cli.cli.context import open_store
-        from voicegw_cli.cli.output import dumps, emit, money
+        from voicegw_cli.cli.output import cost, dumps, emit, money
         from voicegw_cli.reports import accent, project_detail
 
         with open_store() as store:
@@ -121,9 +121,11 @@ def register(app: typer.Typer) -> None:
             f"monthly {money(d['monthly_budget'], 2) if d['monthly_budget'] else 'none'} · "
             f"action {d['budget_action']} · status "
             f"[{STATUS_STYLE[d['budget_status']]}]{d['budget_status']}[/]\n"
-            f"Today {money(d['today_spend'])} / {d['today_items']:,} items · "
-            f"week {money(d['week_spend'])} / {d['week_items']:,} · "
-            f"month {money(d['month_spend'])} / {d['month_items']:,}  ({d['timezone']})"
+            f"Today {cost(d['today_spend'], d['today_unpriced_items'])} / "
+            f"{d['today_items']:,} items · "
+            f"week {cost(d['week_spend'], d['week_unpriced_items'])} / {d['week_items']:,} · "
+            f"month {cost(d['month_spend'], d['month_unpriced_items'])} / "
+            f"{d['month_items']:,}  ({d['timezone']})"
         )
         if d["default_stack"]:
             head += f"\nStack {d['default_stack']}"
@@ -135,7 +137,7 @@ def register(app: typer.Typer) -> None:
                 fmt=fmt,
                 title=f"This month by {group}",
                 columns=[group, "items", "cost_usd"],
-                cells={"cost_usd": lambda r: money(r["cost_usd"])},
+                cells={"cost_usd": lambda r: cost(r["cost_usd"], r["unpriced_items"])},
             )
         console.print(Panel(_bar_chart(d["daily_spend"]), title="Daily spend, last 14 days"))
         if d["provider_keys"]:

@@ -87,7 +87,8 @@ def costs(
         {
             by: (r[0].isoformat() if hasattr(r[0], "isoformat") else r[0]),
             "items": r[1],
-            "cost_usd": Decimal(r[2] or 0),
+            # None when nothing in the group is priced: unpriced is never shown as $0
+            "cost_usd": None if r[9] == r[1] else Decimal(r[2] or 0),
             "input_tokens": int(r[3] or 0),
             "cached_input_tokens": int(r[4] or 0),
             "cache_write_tokens": int(r[5] or 0),
@@ -116,13 +117,17 @@ def unpriced(
     return [{"provider": p, "model": m, "items": n} for p, m, n in rows]
 
 
-def spend_per_project(conn: Any, start: datetime, end: datetime) -> dict[str, tuple[Decimal, int]]:
+def spend_per_project(
+    conn: Any, start: datetime, end: datetime
+) -> dict[str, tuple[Decimal, int, int]]:
+    """project -> (priced spend, items, unpriced items)."""
     rows = conn.execute(
-        f"""SELECT project, COALESCE(SUM(cost_usd), 0), count(*) FROM line_items
-            WHERE {_where(None)} GROUP BY project""",
+        f"""SELECT project, COALESCE(SUM(cost_usd), 0), count(*),
+                   count(*) FILTER (WHERE pricing_source = 'unpriced')
+            FROM line_items WHERE {_where(None)} GROUP BY project""",
         {"start": start, "end": end},
     ).fetchall()
-    return {p: (Decimal(s), n) for p, s, n in rows}
+    return {p: (Decimal(s), n, u) for p, s, n, u in rows}
 
 
 def project_stats(
@@ -134,12 +139,17 @@ def project_stats(
     if start is not None and end is not None:
         clause += " AND timestamp >= $start AND timestamp < $end"
         params.update(start=start, end=end)
-    spend, n, last = conn.execute(
-        f"SELECT COALESCE(SUM(cost_usd), 0), count(*), max(timestamp) FROM line_items"
-        f" WHERE {clause}",
+    spend, n, last, unpriced_n = conn.execute(
+        f"SELECT COALESCE(SUM(cost_usd), 0), count(*), max(timestamp),"
+        f" count(*) FILTER (WHERE pricing_source = 'unpriced') FROM line_items WHERE {clause}",
         params,
     ).fetchall()[0]
-    return {"spend": Decimal(spend), "items": n, "last_activity": last}
+    return {
+        "spend": Decimal(spend),
+        "items": n,
+        "last_activity": last,
+        "unpriced_items": unpriced_n,
+    }
 
 
 def daily_spend(
