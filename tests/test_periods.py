@@ -72,3 +72,45 @@ def test_default_follows_the_library_clock() -> None:
     with clock.pinned(datetime(2027, 3, 1, 0, 30, tzinfo=KOLKATA)):
         assert periods.resolve(KOLKATA).start.isoformat() == "2027-03-01"
         assert periods.resolve(KOLKATA, period="last-month").end.isoformat() == "2027-02-28"
+
+
+def test_since_is_local_like_every_other_period_word() -> None:
+    assert periods.parse_since("2026-12-01", KOLKATA) == datetime(2026, 11, 30, 18, 30)
+    assert periods.parse_since("2026-12-01T09:00", KOLKATA) == datetime(2026, 12, 1, 3, 30)
+    assert periods.parse_since("2026-12-01T09:00+00:00", KOLKATA) == datetime(2026, 12, 1, 9)
+    assert periods.parse_since("2h", KOLKATA, now=AT) == datetime(2026, 11, 30, 17, 0)
+    with pytest.raises(UsageError, match="--since: expected"):
+        periods.parse_since("last tuesday", KOLKATA)
+
+
+def test_logs_take_a_period(config) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from voicegw_cli.cli.app import app
+    from voicegw_cli.spool import SpoolWriter
+
+    from .conftest import item
+
+    w = SpoolWriter(config.spool_dir)
+    w.write(
+        [
+            item(id="a", timestamp=datetime(2026, 11, 9, 12, tzinfo=UTC)).to_record(),
+            item(id="b", timestamp=datetime(2026, 11, 10, 12, tzinfo=UTC)).to_record(),
+        ]
+    )
+    w.close()
+
+    def ids(*args: str) -> list[str]:
+        res = CliRunner().invoke(app, ["-c", str(config.path), "logs", "-f", "json", *args])
+        assert res.exit_code == 0, res.output
+        return [r["id"] for r in json.loads(res.stdout)]
+
+    assert ids("--period", "2026-11-10") == ["b"]
+    assert ids("--start", "2026-11-09", "--end", "2026-11-10") == ["b", "a"]
+    assert ids("--since", "2026-11-10T00:00:00+00:00") == ["b"]
+    res = CliRunner().invoke(
+        app, ["-c", str(config.path), "logs", "--since", "1h", "--period", "today"]
+    )
+    assert res.exit_code == 2

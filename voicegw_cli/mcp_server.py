@@ -669,14 +669,14 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
     ) -> LogPage:
         """The most recent line items (one per metered request), newest first, with units,
         cost and pricing source."""
-        from voicegw_cli.reports import parse_since
+        from voicegw_cli.periods import parse_since
         from voicegw_cli.store.queries import recent_items
 
         def body(config: Any, store: Any) -> LogPage:
             rows = recent_items(
                 store.conn,
                 limit=min(int(limit), MAX_LOG_ITEMS),
-                since=parse_since(since) if since else None,
+                since=parse_since(since, config.tz) if since else None,
                 project=project,
                 modality=modality,
                 provider=provider,

@@ -161,6 +161,35 @@ def resolve(
     return parse_period(default, zone, now)
 
 
+SINCE_HELP = (
+    "A day (YYYY-MM-DD, from local midnight), a local date-time (an offset like +00:00 "
+    "makes it exact), or a duration back from now (30m, 2h, 7d, 2w)"
+)
+
+
+def parse_since(
+    text: str, tz: ZoneInfo, *, option: str = "--since", now: datetime | None = None
+) -> datetime:
+    """A `--since` value as a naive-UTC instant: dates and date-times without an offset are
+    local to `tz`, like every other period word; durations count back from now."""
+    import re
+
+    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
+    if m:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+        delta = timedelta(**{unit[m.group(2)]: int(m.group(1))})
+        return ((now or clock.now()) - delta).astimezone(UTC).replace(tzinfo=None)
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"{option}: expected a date, date-time or duration like 2h, got {text!r}"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
 def choose(
     tz: ZoneInfo,
     *,

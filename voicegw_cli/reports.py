@@ -6,7 +6,6 @@ import difflib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from voicegw_cli import clock
 from voicegw_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -78,29 +77,6 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["characters"] = sum(r["characters"] for r in rows)
     out["unpriced_items"] = sum(r["unpriced_items"] for r in rows)
     return out
-
-
-def parse_since(text: str):
-    """A date, an ISO date-time (UTC unless offset given) or a duration (30m, 2h, 7d)."""
-    import re
-    from datetime import UTC, datetime, timedelta
-
-    from voicegw_cli.errors import UsageError
-
-    m = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    if m:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-        delta = timedelta(**{unit[m.group(2)]: int(m.group(1))})
-        return clock.utcnow_naive() - delta
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"--since: expected a date, date-time or duration like 2h, got {text!r}"
-        ) from None
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
 
 
 def budget_status(spend: Decimal, budget: Decimal) -> str:

@@ -8,6 +8,7 @@ import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
 from voicegw_cli.cli.projects_manage import command
+from voicegw_cli.periods import SINCE_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         since: Annotated[
             str | None,
-            typer.Option("--since", help="A date, ISO date-time (UTC) or duration like 7d."),
+            typer.Option("--since", help=SINCE_HELP + "."),
         ] = None,
         limit: Annotated[int, typer.Option("-n", "--limit", min=1, max=100000)] = 50,
         fmt: FormatOpt = Format.table,
@@ -34,12 +35,13 @@ def register(app: typer.Typer) -> None:
         Provider keys and secrets never appear in it."""
         from rich.markup import escape
 
-        from voicegw_cli.cli.context import open_store
+        from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import emit
+        from voicegw_cli.periods import parse_since
         from voicegw_cli.projects import audit_entries, describe_change
-        from voicegw_cli.reports import parse_since
 
-        since_dt = parse_since(since) if since else None
+        tz = get_config().tz
+        since_dt = parse_since(since, tz) if since else None
         with open_store() as store:
             rows = audit_entries(
                 store.conn, limit=limit, target=project, action=action, since=since_dt
@@ -53,12 +55,19 @@ def register(app: typer.Typer) -> None:
         emit(
             rows,
             fmt=fmt,
-            title="Audit log (UTC)",
+            title=f"Audit log ({tz.key})",
             columns=["ts", "action", "target", "actor", "change"],
             cells={
-                "ts": lambda r: r["ts"].strftime("%Y-%m-%d %H:%M:%S"),
+                "ts": lambda r: _local(r["ts"], tz),
                 "change": lambda r: escape(r["change"]),
                 "target": lambda r: escape(r["target"] or ""),
             },
             caption=None if rows else "no changes recorded",
         )
+
+
+def _local(ts: object, tz: object) -> str:
+    """A stored (naive UTC) time in the configured zone, to the second, with its offset."""
+    from datetime import UTC
+
+    return ts.replace(tzinfo=UTC).astimezone(tz).isoformat(timespec="seconds")  # type: ignore[attr-defined]

@@ -7,7 +7,9 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt
 from voicegw_cli.items import MODALITIES
+from voicegw_cli.periods import SINCE_HELP
 
 
 def _modality(value: str | None) -> str | None:
@@ -26,24 +28,29 @@ def register(app: typer.Typer) -> None:
         provider: Annotated[str | None, typer.Option("--provider")] = None,
         model: Annotated[str | None, typer.Option("--model")] = None,
         session: Annotated[str | None, typer.Option("--session", help="A session id.")] = None,
-        since: Annotated[
-            str | None,
-            typer.Option(
-                "--since",
-                help="A date or ISO date-time (UTC unless it has an offset), "
-                "or a duration like 30m, 2h, 7d.",
-            ),
-        ] = None,
+        since: Annotated[str | None, typer.Option("--since", help=SINCE_HELP + ".")] = None,
+        period: PeriodOpt = None,
+        start: StartOpt = None,
+        end: EndOpt = None,
         n: Annotated[int, typer.Option("-n", "--limit", min=1, max=100000)] = 20,
         fmt: FormatOpt = Format.table,
     ) -> None:
         """The newest line items first."""
-        from voicegw_cli.cli.context import open_store
+        from voicegw_cli import periods
+        from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import cost, emit
-        from voicegw_cli.reports import check_project, parse_since
+        from voicegw_cli.errors import UsageError
+        from voicegw_cli.reports import check_project
         from voicegw_cli.store import queries
 
-        since_dt = parse_since(since) if since else None
+        tz = get_config().tz
+        since_dt = periods.parse_since(since, tz) if since else None
+        until_dt = None
+        if period or start or end:
+            if since:
+                raise UsageError("choose one of --since and --period/--start/--end")
+            p = periods.resolve(tz, period=period, start=start, end=end)
+            since_dt, until_dt = p.start_utc, p.end_utc
         with open_store() as store:
             if project:
                 check_project(store, project)
@@ -51,6 +58,7 @@ def register(app: typer.Typer) -> None:
                 store.conn,
                 limit=n,
                 since=since_dt,
+                until=until_dt,
                 project=project,
                 modality=modality,
                 provider=provider,

@@ -176,9 +176,10 @@ def recent_items(
     *,
     limit: int = 20,
     since: datetime | None = None,
+    until: datetime | None = None,
     **filters: str | None,
 ) -> list[dict[str, Any]]:
-    """Newest line items first."""
+    """Newest line items first (`until` exclusive)."""
     clauses, params = [], {}
     for key in LOG_FILTERS:
         value = filters.get(key)
@@ -188,6 +189,9 @@ def recent_items(
     if since is not None:
         clauses.append("timestamp >= $since")
         params["since"] = since
+    if until is not None:
+        clauses.append("timestamp < $until")
+        params["until"] = until
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     cur = conn.execute(
         f"SELECT * FROM line_items {where} ORDER BY timestamp DESC, id LIMIT {int(limit)}",
