@@ -81,14 +81,15 @@ def main() -> None:
     from voicegw_cli import clock
 
     today = clock.now().date()
-    year_start = (today - timedelta(days=args.days - 1)).isoformat()
+    first = (today - timedelta(days=args.days - 1)).isoformat()
+    span = ["--start", first, "--end", today.isoformat()]
     cases = [
         ("voicegw --help", ["--help"]),
         ("costs --month", ["costs", "--month"]),
         ("costs --month --by day -f json", ["costs", "--month", "--by", "day", "-f", "json"]),
         (
             f"costs --by day over {args.days} days -f json",
-            ["costs", "--start", year_start, "--end", today.isoformat(), "--by", "day", "-f", "json"],
+            ["costs", *span, "--by", "day", "-f", "json"],
         ),
         ("logs -n 20", ["logs", "-n", "20"]),
         ("logs -n 20 --project internal-qa", ["logs", "-n", "20", "--project", "internal-qa"]),

@@ -41,6 +41,7 @@ TOOLS = {
     "list_projects",
     "get_project",
     "create_project",
+    "update_project",
     "delete_project",
     "get_costs",
     "get_logs",
@@ -82,6 +83,7 @@ CREATED_FIELDS = {
     "source",
     "created",
     "created_at",
+    "monthly_budget",
 }
 
 
@@ -171,13 +173,14 @@ async def walkthrough(client: Any, config) -> None:
             "name": "Tony's Pizza",
             "description": "AI receptionist",
             "daily_budget": 5.0,
+            "monthly_budget": 120.0,
             "budget_action": "throttle",
             "default_stack": "premium",
             "tags": ["production", "client-ian"],
         },
     )
     assert not err, out
-    assert set(out) == CREATED_FIELDS
+    assert set(out) == CREATED_FIELDS and out["monthly_budget"] == 120.0
     assert out["created"] is True and out["source"] == "db" and out["default_stack"] == "premium"
     assert abs(out["created_at"] - clock.time()) < 120
     for args, code in [
@@ -197,6 +200,29 @@ async def walkthrough(client: Any, config) -> None:
         assert out["error"]["message"]
     err, out = await _call(client, "get_project", {"project_id": "tonys-pizza"})
     assert not err and out["source"] == "db" and out["budget_action"] == "throttle"
+
+    # update_project: a dry run, then the change; one model keeps the stack's others
+    args = {"project_id": "tonys-pizza", "stt_model": "deepgram/nova-2", "dry_run": True}
+    err, out = await _call(client, "update_project", args)
+    assert not err and out["applied"] is False, out
+    changes = {c["field"]: (c["old"], c["new"]) for c in out["changes"]}
+    assert changes["stt_model"] == (None, "deepgram/nova-2")
+    assert changes["llm_model"] == (None, "openai/gpt-4o-mini")  # kept from premium
+    assert changes["default_stack"] == ("premium", None)
+    err, out = await _call(client, "get_project", {"project_id": "tonys-pizza"})
+    assert out["default_stack"] == "premium"  # the dry run wrote nothing
+    args = {"project_id": "tonys-pizza", "stt_model": "deepgram/nova-2", "daily_budget": 7.5}
+    err, out = await _call(client, "update_project", args)
+    assert not err and out["applied"] is True
+    err, out = await _call(client, "get_project", {"project_id": "tonys-pizza"})
+    assert (out["stt_model"], out["llm_model"], out["tts_model"]) == (
+        "deepgram/nova-2",
+        "openai/gpt-4o-mini",
+        "cartesia/sonic-3",
+    )
+    assert out["daily_budget"] == 7.5 and out["default_stack"] is None
+    err, out = await _call(client, "update_project", {"project_id": "support", "name": "x"})
+    assert err and _code(out) == "READ_ONLY_RESOURCE"
 
     # delete_project: errors, then preview, then confirm
     err, out = await _call(client, "delete_project", {"project_id": "support", "confirm": True})

@@ -323,3 +323,40 @@ def test_cli_audit_shows_every_change(config) -> None:
     assert "daily_budget: 0 -> 2.5" in table.stdout and "tags=[dev]" in table.stdout
     csv_out = cli(config, "audit", "-n", "1", "-f", "csv").stdout.splitlines()
     assert csv_out[0] == "id,ts,action,target,actor,old_value,new_value" and len(csv_out) == 2
+
+
+def test_set_key_refuses_an_unknown_provider(config) -> None:
+    assert cli(config, "projects", "create", "bot", "--name", "Bot").exit_code == 0
+    res = runner.invoke(
+        app, ["--config", str(config.path), "projects", "set-key", "bot", "opnai"], input="sk-1\n"
+    )
+    assert res.exit_code == 2 and "did you mean openai" in res.stderr
+    with Store.open(config) as store:
+        assert store.conn.execute("SELECT count(*) FROM provider_keys").fetchall()[0][0] == 0
+
+
+def test_update_one_model_keeps_the_rest_of_the_stack(config) -> None:
+    args = ["projects", "create", "bot", "--name", "Bot", "--default-stack", "premium"]
+    assert cli(config, *args).exit_code == 0
+    res = cli(config, "projects", "update", "bot", "--stt-model", "deepgram/nova-2", "--dry-run")
+    assert res.exit_code == 0 and "Would change" in res.stdout and "dry run" in res.stderr
+    assert json.loads(cli(config, "project", "bot", "-f", "json").stdout)["default_stack"] == (
+        "premium"
+    )
+    res = cli(config, "projects", "update", "bot", "--stt-model", "deepgram/nova-2", "-f", "json")
+    body = json.loads(res.stdout)
+    assert body["applied"] is True
+    assert {r["field"] for r in body["rows"]} == {
+        "default_stack",
+        "stt_model",
+        "llm_model",
+        "tts_model",
+    }
+    d = json.loads(cli(config, "project", "bot", "-f", "json").stdout)
+    assert (d["stt_model"], d["llm_model"], d["tts_model"]) == (
+        "deepgram/nova-2",
+        "openai/gpt-4o-mini",
+        "cartesia/sonic-3",
+    )
+    res = cli(config, "projects", "update", "bot", "--stt-model", "deepgram/nova-2")
+    assert res.exit_code == 0 and "nothing to change" in res.stderr

@@ -104,6 +104,7 @@ class CreatedProject(TypedDict):
     name: str
     description: str
     daily_budget: float
+    monthly_budget: float
     budget_action: str
     default_stack: str | None
     stt_model: str | None
@@ -113,6 +114,18 @@ class CreatedProject(TypedDict):
     source: str
     created: bool
     created_at: float
+
+
+class FieldChange(TypedDict):
+    field: str
+    old: Any
+    new: Any
+
+
+class UpdatedProject(TypedDict):
+    project_id: str
+    applied: bool
+    changes: list[FieldChange]
 
 
 class DeletedProject(TypedDict):
@@ -532,6 +545,10 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
         daily_budget: Annotated[
             float, Field(description="USD limit per day (0 = unlimited). Must be >= 0.")
         ] = 0.0,
+        monthly_budget: Annotated[
+            float,
+            Field(description="USD limit per calendar month (0 = unlimited). Must be >= 0."),
+        ] = 0.0,
         budget_action: Annotated[
             str,
             Field(
@@ -566,6 +583,7 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                 name=name,
                 description=description,
                 daily_budget=daily_budget,
+                monthly_budget=monthly_budget,
                 budget_action=budget_action,
                 tags=tags,
                 default_stack=default_stack,
@@ -580,6 +598,7 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                 name=p.name,
                 description=p.description,
                 daily_budget=_money(p.daily_budget),
+                monthly_budget=_money(p.monthly_budget),
                 budget_action=p.budget_action,
                 default_stack=p.default_stack,
                 stt_model=p.stt_model,
@@ -589,6 +608,69 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
                 source="db",
                 created=True,
                 created_at=times[0].timestamp() if times else clock.time(),
+            )
+
+        return backend.call(body)
+
+    @server.tool(
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True
+        )
+    )
+    def update_project(
+        project_id: Annotated[str, Field(description="A runtime (db) project id.")],
+        name: Annotated[str | None, Field(description="New name.")] = None,
+        description: Annotated[str | None, Field(description="New description.")] = None,
+        daily_budget: Annotated[float | None, Field(description="USD per day, >= 0.")] = None,
+        monthly_budget: Annotated[
+            float | None, Field(description="USD per calendar month, >= 0.")
+        ] = None,
+        budget_action: Annotated[
+            str | None, Field(description='"warn", "throttle" or "block".')
+        ] = None,
+        tags: Annotated[list[str] | None, Field(description="Replace the tags.")] = None,
+        default_stack: Annotated[
+            str | None, Field(description="Switch to this stack (clears explicit models).")
+        ] = None,
+        stt_model: Annotated[str | None, Field(description="Explicit STT model.")] = None,
+        llm_model: Annotated[str | None, Field(description="Explicit LLM model.")] = None,
+        tts_model: Annotated[str | None, Field(description="Explicit TTS model.")] = None,
+        dry_run: Annotated[
+            bool, Field(description="Only say what would change; write nothing.")
+        ] = False,
+    ) -> UpdatedProject:
+        """Change a runtime project; only the fields given change, and each change is
+        returned old -> new. Setting one model on a stack project keeps the stack's other
+        models. YAML projects are read-only. Errors: PROJECT_NOT_FOUND, READ_ONLY_RESOURCE,
+        MODEL_NOT_FOUND, VALIDATION_ERROR."""
+        from voicegw_cli import projects
+
+        given = {
+            "name": name,
+            "description": description,
+            "daily_budget": daily_budget,
+            "monthly_budget": monthly_budget,
+            "budget_action": budget_action,
+            "tags": tags,
+            "default_stack": default_stack,
+            "stt_model": stt_model,
+            "llm_model": llm_model,
+            "tts_model": tts_model,
+        }
+        changes = {k: v for k, v in given.items() if v is not None}
+
+        def body(config: Any, store: Any) -> UpdatedProject:
+            _, plan = projects.plan_update(config, store.conn, project_id, changes)
+            if not dry_run and plan.changed:
+                projects.update_project(
+                    config, store.conn, project_id, changes, actor=backend.actor
+                )
+            rows = [
+                FieldChange(field=r["field"], old=_jsonable(r["old"]), new=_jsonable(r["new"]))
+                for r in plan.as_rows()
+            ]
+            return UpdatedProject(
+                project_id=project_id, applied=not dry_run and bool(rows), changes=rows
             )
 
         return backend.call(body)

@@ -568,18 +568,28 @@ def create_project(
     return project
 
 
-def update_project(
-    config: Config,
-    conn: Any,
-    project_id: str,
-    changes: Mapping[str, Any],
-    *,
-    actor: str | None = None,
-    now: datetime | None = None,
-) -> Project:
-    """Change fields of a runtime project. Giving `default_stack` switches routing to that
-    stack (explicit models are cleared); giving any model switches to explicit models (the
-    stack is cleared); giving both is refused. An empty string clears a text field."""
+@dataclass(slots=True)
+class UpdatePlan:
+    """What `update_project` changes: each field's value before and after."""
+
+    project_id: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changed: list[str]
+
+    def as_rows(self) -> list[dict[str, Any]]:
+        return [{"field": k, "old": self.before[k], "new": self.after[k]} for k in self.changed]
+
+
+def plan_update(
+    config: Config, conn: Any, project_id: str, changes: Mapping[str, Any]
+) -> tuple[Project, UpdatePlan]:
+    """Check an update and say what it would change, writing nothing.
+
+    Giving `default_stack` switches routing to that stack (explicit models are cleared).
+    Giving a model switches to explicit models: the stack's other models are kept as
+    explicit ones (changing the STT of a `premium` project keeps premium's LLM and TTS).
+    Giving both is refused. An empty string clears a text field."""
     current = _require_db_project(config, conn, project_id, "change")
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
@@ -602,10 +612,30 @@ def update_project(
     if stack_given:
         after.update({f: None for f in MODEL_FIELDS})
     if models_given:
+        stack = config.stacks.get(before.get("default_stack") or "", {})
+        for f in MODEL_FIELDS:  # keep the rest of the stack the project was on
+            if f not in values and not after.get(f):
+                after[f] = stack.get(f.removesuffix("_model"))
         after["default_stack"] = None
     if any(k in values for k in ("default_stack", *MODEL_FIELDS)):  # routing is changing
         _check_routing(config, {k: after[k] for k in ("default_stack", *MODEL_FIELDS)})
     changed = [k for k in EDITABLE if before[k] != after[k]]
+    return current, UpdatePlan(project_id, before, after, changed)
+
+
+def update_project(
+    config: Config,
+    conn: Any,
+    project_id: str,
+    changes: Mapping[str, Any],
+    *,
+    actor: str | None = None,
+    now: datetime | None = None,
+) -> Project:
+    """Change fields of a runtime project (see `plan_update` for the rules), in one
+    transaction with its audit entry."""
+    current, plan = plan_update(config, conn, project_id, changes)
+    before, after, changed = plan.before, plan.after, plan.changed
     if not changed:
         return current
     ts = now or _now()
@@ -719,10 +749,32 @@ def validate_provider(provider: str) -> str:
     return name
 
 
+def known_providers(config: Config) -> list[str]:
+    """Provider ids a key can be stored for: every provider voicegw knows how to bill, plus
+    any named under `providers:` in voicegw.yaml (top level or a project's)."""
+    from voicegw_cli.pricing.providers import billing_providers
+
+    names = set(billing_providers()) | set(config.providers)
+    for p in config.projects.values():
+        names.update(p.providers)
+    return sorted(names)
+
+
 def check_key_target(config: Config, conn: Any, project_id: str, provider: str) -> str:
-    """Fail before anyone types a key: the project must be a runtime project."""
+    """Fail before anyone types a key: the project must be a runtime project and the
+    provider one voicegw knows (a typo like `opnai` would store a key nothing uses)."""
     _require_db_project(config, conn, project_id, "set provider keys for")
-    return validate_provider(provider)
+    name = validate_provider(provider)
+    known = known_providers(config)
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise ProjectValidationError(
+            f"unknown provider {provider!r}{hint}; known: {', '.join(known)} "
+            "(add others under providers: in voicegw.yaml)",
+            field="provider",
+        )
+    return name
 
 
 def set_provider_key(

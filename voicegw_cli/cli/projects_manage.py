@@ -172,16 +172,21 @@ def register_manage(projects_app: typer.Typer) -> None:
         stt_model: SttOpt = None,
         llm_model: LlmOpt = None,
         tts_model: TtsOpt = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+        ] = False,
         fmt: FormatOpt = Format.table,
     ) -> None:
-        """Change a runtime project. Only the options given change.
+        """Change a runtime project. Only the options given change; each change is shown
+        old -> new (--dry-run shows them without writing).
 
-        --default-stack switches routing to that stack (clearing explicit models); any
-        --*-model switches to explicit models (clearing the stack); '' clears a value.
-        YAML projects are edited in voicegw.yaml instead.
+        --default-stack switches routing to that stack (clearing explicit models); a
+        --*-model switches to explicit models, keeping the stack's other models; ''
+        clears a value. YAML projects are edited in voicegw.yaml instead.
         """
         from voicegw_cli.cli.context import get_config, open_store
-        from voicegw_cli.projects import update_project
+        from voicegw_cli.cli.output import _cell, emit, note
+        from voicegw_cli.projects import plan_update, update_project
 
         given = {
             "name": name,
@@ -198,8 +203,34 @@ def register_manage(projects_app: typer.Typer) -> None:
         changes = {k: v for k, v in given.items() if v is not None}
         config = get_config()
         with open_store() as store:
-            project = update_project(config, store.conn, project_id, changes)
-        _show(project, fmt, title="Updated project")
+            _, plan = plan_update(config, store.conn, project_id, changes)
+            if not dry_run and plan.changed:
+                update_project(config, store.conn, project_id, changes)
+        rows = plan.as_rows()
+        if fmt is not Format.table:
+            emit(
+                rows,
+                fmt=fmt,
+                columns=["field", "old", "new"],
+                payload={"project_id": project_id, "applied": not dry_run and bool(rows)},
+            )
+            return
+        verb = "Would change" if dry_run else "Changed"
+        if not rows:
+            note(f"nothing to change: {project_id} already has these values")
+            return
+        emit(
+            rows,
+            fmt=fmt,
+            title=f"{verb} project {project_id}",
+            columns=["field", "old", "new"],
+            cells={
+                "old": lambda r: _cell(r["old"]) or "—",
+                "new": lambda r: _cell(r["new"]) or "—",
+            },
+        )
+        if dry_run:
+            note("dry run: nothing written (drop --dry-run to apply)")
 
     @command(projects_app)
     def delete(

@@ -158,3 +158,11 @@ def split_model_id(model_id: str) -> tuple[str, str]:
     if not sep or not provider.strip() or not model.strip():
         raise ValueError(f"expected provider/model, like openai/gpt-4o-mini: {model_id!r}")
     return canonical_provider(provider), model.strip()
+
+
+def billing_providers() -> list[str]:
+    """Every billing provider id voicegw knows: the canonical names and the catalog's."""
+    from voicegw_cli.pricing.catalog import load_catalog
+
+    ids = set(_NAMES.values()) | {e.provider for e in load_catalog().entries}
+    return sorted(ids)
