@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from voicegw_cli.items import COLUMNS
@@ -193,8 +194,78 @@ stacks:
   economy:
     stt: deepgram/nova-2
     llm: openai/gpt-4.1-nano
-    tts: deepgram/aura-2
+    tts: openai/tts-1
 """
+
+
+def as_the_guard_allows(table: Any, config: Any, pricer: Any) -> Any:
+    """Priced synthetic usage as `BudgetGuard.admit` would have let it happen.
+
+    Calls are admitted in order of their start against the spend of their project's local
+    day (and month) so far: once over budget, a `block` project's later calls that day are
+    refused (they never happen) and a `throttle` project's calls run on its
+    `fallback_stack` (priced again on those models); `warn` only warns. So the demo shows
+    budgets working, not projects spending past them every day."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from voicegw_cli.budget import budget_for
+
+    fallback = table
+    swaps = {}
+    for pid, proj in config.projects.items():
+        stack = config.stacks.get(proj.fallback_stack or "")
+        if proj.budget_action == "throttle" and stack:
+            swaps[pid] = {m: tuple(stack[m].split("/", 1)) for m in ("stt", "llm", "tts")}
+    if swaps:
+        cols = table.to_pydict()
+        for i, (pid, mod) in enumerate(zip(cols["project"], cols["modality"], strict=True)):
+            if pid in swaps and mod in swaps[pid]:
+                cols["provider"][i], cols["model"][i] = swaps[pid][mod]
+        cols["cost_usd"] = [None] * table.num_rows
+        cols["pricing_source"] = [None] * table.num_rows
+        fallback = pricer.price_table(pa.table(cols, schema=table.schema))
+    sessions = table.column("session_id").to_pylist()
+    projects = table.column("project").to_pylist()
+    stamps = table.column("timestamp").to_pylist()
+    costs = {"primary": table.column("cost_usd").to_pylist()}
+    costs["fallback"] = fallback.column("cost_usd").to_pylist()
+    calls: dict[str, dict[str, Any]] = {}
+    for i, sid in enumerate(sessions):
+        c = calls.setdefault(sid, {"start": stamps[i], "project": projects[i], "rows": []})
+        c["rows"].append(i)
+    spent: dict[tuple[str, Any], Decimal] = {}
+    use_fallback = [False] * table.num_rows
+    keep = [True] * table.num_rows
+    for call in sorted(calls.values(), key=lambda c: c["start"]):
+        pid = call["project"]
+        proj = config.projects.get(pid)
+        local = call["start"].replace(tzinfo=UTC).astimezone(config.tz).date()
+        keys = {"day": (pid, local), "month": (pid, local.replace(day=1))}
+        over = proj is not None and any(
+            (b := budget_for(proj, period)) is not None and spent.get(key, Decimal(0)) >= b
+            for period, key in keys.items()
+        )
+        kind = "primary"
+        if over and proj.budget_action == "block":
+            for i in call["rows"]:
+                keep[i] = False
+            continue
+        if over and pid in swaps:
+            kind = "fallback"
+            for i in call["rows"]:
+                use_fallback[i] = True
+        cost = sum((costs[kind][i] or Decimal(0) for i in call["rows"]), Decimal(0))
+        for key in keys.values():
+            spent[key] = spent.get(key, Decimal(0)) + cost
+    mask = pa.array(use_fallback)
+    merged = pa.table(
+        {
+            name: pc.if_else(mask, fallback.column(name), table.column(name))
+            for name in table.column_names
+        }
+    )
+    return merged.filter(pa.array(keep))
 
 
 def to_records(table: Any) -> list[dict[str, Any]]:

@@ -31,7 +31,12 @@ def register(app: typer.Typer) -> None:
         from voicegw_cli.pricing import Pricer
         from voicegw_cli.spool import SpoolWriter
         from voicegw_cli.store import Store
-        from voicegw_cli.synthetic import demo_config_text, generate, to_records
+        from voicegw_cli.synthetic import (
+            as_the_guard_allows,
+            demo_config_text,
+            generate,
+            to_records,
+        )
 
         config_path = directory / "voicegw.yaml"
         if config_path.exists():
@@ -48,7 +53,8 @@ def register(app: typer.Typer) -> None:
 
         now = clock.utcnow_naive()
         table = table.filter(pc.less_equal(table.column("timestamp"), now))
-        table = Pricer(cfg.pricing_overrides).price_table(table)
+        pricer = Pricer(cfg.pricing_overrides)
+        table = as_the_guard_allows(pricer.price_table(table), cfg, pricer)
         writer = SpoolWriter(cfg.spool_dir)
         records = to_records(table)
         for i in range(0, len(records), 5000):
