@@ -69,7 +69,8 @@ def cli(config, tmp_path: Path):
     return invoke
 
 
-DAYS = ["--start", "2026-11-10", "--end", "2026-11-11"]
+#: These tests pin UTC day boundaries; `--utc` reads the days in UTC in any test zone.
+DAYS = ["--start", "2026-11-10", "--end", "2026-11-11", "--utc"]
 
 
 def test_csv_columns_days_and_exact_values(cli) -> None:
@@ -218,3 +219,27 @@ def test_stdout_of_a_real_process_gets_every_row(cli, config) -> None:
     head.stdout.close()
     assert head.wait() == 0
     assert b"Traceback" not in head.stderr.read()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_costs_and_export_costs_agree_on_any_period(write_config, tmp_path: Path, zone) -> None:
+    """The same --start/--end means the same items to every command, in the configured zone."""
+    from tests.conftest import BASIC_YAML_TEMPLATE
+
+    cfg = write_config(BASIC_YAML_TEMPLATE.format(tz=zone), name=f"{zone.replace('/', '_')}.yaml")
+    f = tmp_path / "seed.ndjson"
+    f.write_text("\n".join(json.dumps(i.to_record()) for i in ITEMS) + "\n")
+    load_items(cfg, f)
+    runner = CliRunner()
+    for days in (DAYS[:4], ["--period", "2026-11-11"], ["--period", "2026-11"]):
+        base = ["--config", str(cfg.path)]
+        costs = json.loads(
+            runner.invoke(app, [*base, "costs", *days, "--by", "project", "-f", "json"]).stdout
+        )
+        exported = list(
+            csv.DictReader(io.StringIO(runner.invoke(app, [*base, "export-costs", *days]).stdout))
+        )
+        assert costs["items"] == len(exported), (zone, days)
+        priced = [Decimal(r["cost_usd"]) for r in exported if r["cost_usd"]]
+        assert Decimal(costs["total_cost_usd"]) == sum(priced, Decimal(0)), (zone, days)
+        assert costs["period"]["timezone"] == zone

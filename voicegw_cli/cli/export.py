@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt, UtcOpt
+
 
 class ExportFormat(StrEnum):
     csv = "csv"
@@ -32,8 +34,10 @@ def utc_bounds(start: str, end: str):
 def register(app: typer.Typer) -> None:
     @app.command("export-costs")
     def export_costs(
-        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
+        period: PeriodOpt = None,
+        start: StartOpt = None,
+        end: EndOpt = None,
+        utc: UtcOpt = False,
         project: Annotated[
             str | None, typer.Option("--project", "-p", help="Only this project.")
         ] = None,
@@ -47,18 +51,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Every line item of a period, one row each, in the columns `ingest` reads back.
 
-        Days are UTC and inclusive. Timestamps are ISO-8601 UTC; money is an exact
-        decimal (a string in JSON). Streams: memory stays flat however many items.
+        The period is required (--period or --start/--end); its days are local to the
+        configured time zone, like `costs`, so both agree on any period (--utc for UTC
+        days). Timestamps are ISO-8601 UTC; money is an exact decimal (a string in JSON).
+        Streams: memory stays flat however many items.
         """
-        from voicegw_cli.cli.context import open_store
+        from voicegw_cli import periods
+        from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import note
         from voicegw_cli.export import export_costs as run
         from voicegw_cli.reports import check_project
 
-        first, last, lo, hi = utc_bounds(start, end)
+        p = periods.resolve(
+            get_config().tz, period=period, start=start, end=end, utc=utc, default=None
+        )
+        lo, hi = p.start_utc, p.end_utc
         with open_store() as store:
             if project:
                 check_project(store, project)
             rows = run(store.conn, lo, hi, fmt=fmt.value, out=output, project=project)
         if output is not None:
-            note(f"wrote {rows:,} line items ({first}..{last} UTC) to {output}")
+            note(f"wrote {rows:,} line items ({p.describe()}) to {output}")

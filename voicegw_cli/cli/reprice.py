@@ -7,13 +7,16 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt, UtcOpt
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def reprice(
-        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
+        period: PeriodOpt = None,
+        start: StartOpt = None,
+        end: EndOpt = None,
+        utc: UtcOpt = False,
         provider: Annotated[
             str | None, typer.Option("--provider", help="Only items billed by this provider.")
         ] = None,
@@ -27,19 +30,21 @@ def register(app: typer.Typer) -> None:
 
         Shows cost before and after per model; changes nothing without --apply. With
         --apply every change is written in one transaction and recorded in the audit log.
-        Correction items keep their cost. Days are UTC and inclusive.
+        Correction items keep their cost. The period is required; its days are local to the
+        configured time zone (--utc for UTC days).
         """
+        from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config, open_store
-        from voicegw_cli.cli.export import utc_bounds
         from voicegw_cli.cli.output import emit, money
         from voicegw_cli.pricing import Pricer
         from voicegw_cli.projects import default_actor
         from voicegw_cli.reconcile.names import canonical_provider
         from voicegw_cli.reprice import reprice as run
 
-        first, last, lo, hi = utc_bounds(start, end)
-        prov = canonical_provider(provider) if provider else None
         config = get_config()
+        p = periods.resolve(config.tz, period=period, start=start, end=end, utc=utc, default=None)
+        lo, hi = p.start_utc, p.end_utc
+        prov = canonical_provider(provider) if provider else None
         pricer = Pricer(config.pricing_overrides)
         with open_store() as store:
             result = run(
@@ -63,13 +68,13 @@ def register(app: typer.Typer) -> None:
                 else "nothing to change: stored costs already match the current prices"
             )
         )
-        period = {"start": first.isoformat(), "end": last.isoformat(), "timezone": "UTC"}
+        period_info = p.as_dict()
         if fmt is not Format.table:
             emit(
                 rows,
                 fmt=fmt,
                 payload={
-                    "period": period,
+                    "period": period_info,
                     "provider": prov,
                     "model": model,
                     "applied": result.applied,
@@ -81,7 +86,7 @@ def register(app: typer.Typer) -> None:
             )
             return
         caption = (
-            f"{first}..{last} (UTC days) · before {money(result.before)} → after "
+            f"{p.describe()}\nbefore {money(result.before)} → after "
             f"{money(result.after)} ({'+' if delta >= 0 else '-'}{money(abs(delta))})\n{status}"
         )
         table = [
