@@ -70,7 +70,7 @@ def generate(
     """A pyarrow Table of unpriced line items (cost_usd null), ordered by timestamp.
 
     `target_items` rescales call volume so the table has exactly that many rows (the
-    latest calls are trimmed).
+    overshoot is thinned evenly across the span).
     """
     import numpy as np
     import pyarrow as pa
@@ -133,8 +133,11 @@ def generate(
             parts.append(cols)
     merged = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
     order = np.argsort(merged["timestamp"], kind="stable")
-    if target_items:
-        order = order[:target_items]
+    if target_items and target_items < len(order):
+        # Thin evenly over the whole span (trimming the latest rows would leave the last
+        # weeks empty, and a benchmark of "this month" would measure nothing).
+        keep = np.sort(rng.choice(len(order), size=target_items, replace=False))
+        order = order[keep]
     n = len(order)
     ts = np.datetime64(base.replace(tzinfo=None), "us") + (merged["timestamp"][order] * 1e6).astype(
         "timedelta64[us]"
