@@ -117,6 +117,8 @@ def apply_costs(conn: Any, changes: Any) -> int:
     """Write new (id, cost_usd, pricing_source) rows; the caller owns the transaction."""
     if changes.num_rows == 0:
         return 0
+    from voicegw_cli.store import rollup
+
     conn.register("_reprice", changes)
     try:
         conn.execute(
@@ -124,6 +126,11 @@ def apply_costs(conn: Any, changes: Any) -> int:
                    pricing_source = r.pricing_source
                FROM _reprice r WHERE line_items.id = r.id"""
         )
+        lo, hi = conn.execute(
+            "SELECT min(timestamp), max(timestamp) FROM line_items"
+            " WHERE id IN (SELECT id FROM _reprice)"
+        ).fetchall()[0]
+        rollup.refresh(conn, lo, hi)
     finally:
         conn.unregister("_reprice")
     return changes.num_rows

@@ -127,6 +127,10 @@ def insert_items(conn: Any, table: Any) -> int:
             [lo, hi],
         )
         after = conn.execute("SELECT count(*) FROM line_items").fetchall()[0][0]
+        if after > before:
+            from voicegw_cli.store import rollup
+
+            rollup.refresh(conn, lo, hi)
     finally:
         conn.unregister("_incoming")
     return after - before

@@ -74,6 +74,14 @@ def m006_ingested_files(conn: Any) -> None:
     )
 
 
+@migration
+def m0801_rollup(conn: Any) -> None:
+    from voicegw_cli.store import rollup
+
+    rollup.create(conn)
+    rollup.rebuild(conn)
+
+
 def migrate(conn: Any) -> list[str]:
     """Apply pending steps, each in its own transaction with its record."""
     conn.execute(

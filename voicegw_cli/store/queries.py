@@ -1,7 +1,9 @@
-"""Read-side queries over `line_items`. Money comes back as Decimal, units as ints.
+"""Read-side queries over the store. Money comes back as Decimal, units as ints.
 
 Bounds are naive-UTC datetimes (see `voicegw_cli.periods`); local days are computed by
-DuckDB with the configured zone so a day boundary follows `timezone:`.
+DuckDB with the configured zone so a day boundary follows `timezone:`. Sums over periods
+read the 15-minute rollup (`store/rollup.py`) whenever the bounds fall on quarter hours,
+which every calendar period in every zone does; anything else reads the items.
 """
 
 from __future__ import annotations
@@ -20,6 +22,15 @@ BUCKET = "time_bucket(INTERVAL 15 MINUTE, timestamp)"
 
 def local_day(column: str, tz_param: str = "$tz") -> str:
     return f"CAST(timezone({tz_param}, {column} AT TIME ZONE 'UTC') AS DATE)"
+
+
+def _source(start: datetime, end: datetime) -> tuple[str, str]:
+    """(table, time column) to sum from: the rollup when the bounds allow it."""
+    from voicegw_cli.store.rollup import aligned
+
+    if aligned(start) and aligned(end):
+        return "rollup_15m", "bucket"
+    return "line_items", "timestamp"
 
 
 #: (name, aggregate over rows, how bucket aggregates combine)
@@ -71,22 +82,30 @@ def costs(
         params["project"] = project
     if by == "day":
         params["tz"] = tz
-    inner = ", ".join(f"{agg} AS {name}" for name, agg, _ in _AGGREGATES)
-    if by == "day":
+    table, ts = _source(start, end)
+    where = f"{ts} >= $start AND {ts} < $end" + (" AND project = $project" if project else "")
+    if table == "rollup_15m":
+        sums = ", ".join(f"SUM({name}) AS {name}" for name, _, _ in _AGGREGATES)
+        grp = local_day("bucket") if by == "day" else _group_expr(by)
+        order = "grp" if by == "day" else "cost_usd DESC NULLS LAST, grp"
+        sql = f"""SELECT {grp} AS grp, {sums} FROM rollup_15m WHERE {where}
+            GROUP BY grp ORDER BY {order}"""
+    elif by == "day":
+        inner = ", ".join(f"{agg} AS {name}" for name, agg, _ in _AGGREGATES)
         outer = ", ".join(f"{combine} AS {name}" for name, _, combine in _AGGREGATES)
         sql = f"""SELECT {local_day("b")} AS grp, {outer}
-            FROM (SELECT {BUCKET} AS b, {inner} FROM line_items WHERE {_where(project)}
-                  GROUP BY b)
+            FROM (SELECT {BUCKET} AS b, {inner} FROM line_items WHERE {where} GROUP BY b)
             GROUP BY grp ORDER BY grp"""
     else:
+        inner = ", ".join(f"{agg} AS {name}" for name, agg, _ in _AGGREGATES)
         sql = f"""SELECT {_group_expr(by)} AS grp, {inner}
-            FROM line_items WHERE {_where(project)}
+            FROM line_items WHERE {where}
             GROUP BY grp ORDER BY cost_usd DESC NULLS LAST, grp"""
     rows = conn.execute(sql, params).fetchall()
     return [
         {
             by: (r[0].isoformat() if hasattr(r[0], "isoformat") else r[0]),
-            "items": r[1],
+            "items": int(r[1]),
             # None when nothing in the group is priced: unpriced is never shown as $0
             "cost_usd": None if r[9] == r[1] else Decimal(r[2] or 0),
             "input_tokens": int(r[3] or 0),
@@ -96,7 +115,7 @@ def costs(
             "audio_seconds": float(r[7] or 0),
             "audio_minutes": round(float(r[7] or 0) / 60, 3),
             "characters": int(r[8] or 0),
-            "unpriced_items": r[9],
+            "unpriced_items": int(r[9]),
         }
         for r in rows
     ]
@@ -121,34 +140,49 @@ def spend_per_project(
     conn: Any, start: datetime, end: datetime
 ) -> dict[str, tuple[Decimal, int, int]]:
     """project -> (priced spend, items, unpriced items)."""
-    rows = conn.execute(
-        f"""SELECT project, COALESCE(SUM(cost_usd), 0), count(*),
+    table, ts = _source(start, end)
+    if table == "rollup_15m":
+        sql = """SELECT project, COALESCE(SUM(cost_usd), 0), SUM(items), SUM(unpriced_items)
+            FROM rollup_15m WHERE bucket >= $start AND bucket < $end GROUP BY project"""
+    else:
+        sql = f"""SELECT project, COALESCE(SUM(cost_usd), 0), count(*),
                    count(*) FILTER (WHERE pricing_source = 'unpriced')
-            FROM line_items WHERE {_where(None)} GROUP BY project""",
-        {"start": start, "end": end},
-    ).fetchall()
-    return {p: (Decimal(s), n, u) for p, s, n, u in rows}
+            FROM line_items WHERE {_where(None)} GROUP BY project"""
+    rows = conn.execute(sql, {"start": start, "end": end}).fetchall()
+    return {p: (Decimal(s), int(n), int(u)) for p, s, n, u in rows}
 
 
 def project_stats(
     conn: Any, project: str, start: datetime | None = None, end: datetime | None = None
 ) -> dict[str, Any]:
-    """Spend, line items and last activity of one project (all time without bounds)."""
-    clause = "project = $project"
+    """Spend, line items and unpriced items of one project in a period; all time without
+    bounds, when `last_activity` (the newest item's time) is filled in too."""
     params: dict[str, Any] = {"project": project}
-    if start is not None and end is not None:
-        clause += " AND timestamp >= $start AND timestamp < $end"
+    if start is not None and end is not None and _source(start, end)[0] == "rollup_15m":
         params.update(start=start, end=end)
-    spend, n, last, unpriced_n = conn.execute(
-        f"SELECT COALESCE(SUM(cost_usd), 0), count(*), max(timestamp),"
-        f" count(*) FILTER (WHERE pricing_source = 'unpriced') FROM line_items WHERE {clause}",
-        params,
-    ).fetchall()[0]
+        spend, n, unpriced_n = conn.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0), COALESCE(SUM(items), 0),"
+            " COALESCE(SUM(unpriced_items), 0) FROM rollup_15m"
+            " WHERE project = $project AND bucket >= $start AND bucket < $end",
+            params,
+        ).fetchall()[0]
+        last = None
+    else:
+        clause = "project = $project"
+        if start is not None and end is not None:
+            clause += " AND timestamp >= $start AND timestamp < $end"
+            params.update(start=start, end=end)
+        spend, n, last, unpriced_n = conn.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0), count(*), max(timestamp),"
+            " count(*) FILTER (WHERE pricing_source = 'unpriced') FROM line_items"
+            f" WHERE {clause}",
+            params,
+        ).fetchall()[0]
     return {
         "spend": Decimal(spend),
-        "items": n,
+        "items": int(n),
         "last_activity": last,
-        "unpriced_items": unpriced_n,
+        "unpriced_items": int(unpriced_n),
     }
 
 
@@ -158,13 +192,17 @@ def daily_spend(
     params: dict[str, Any] = {"start": start, "end": end, "tz": tz}
     if project:
         params["project"] = project
-    rows = conn.execute(
-        f"""SELECT {local_day("b")} AS d, COALESCE(SUM(cost), 0)
+    table, ts = _source(start, end)
+    where = f"{ts} >= $start AND {ts} < $end" + (" AND project = $project" if project else "")
+    if table == "rollup_15m":
+        sql = f"""SELECT {local_day("bucket")} AS d, COALESCE(SUM(cost_usd), 0)
+            FROM rollup_15m WHERE {where} GROUP BY d ORDER BY d"""
+    else:
+        sql = f"""SELECT {local_day("b")} AS d, COALESCE(SUM(cost), 0)
             FROM (SELECT {BUCKET} AS b, SUM(cost_usd) AS cost FROM line_items
-                  WHERE {_where(project)} GROUP BY b)
-            GROUP BY d ORDER BY d""",
-        params,
-    ).fetchall()
+                  WHERE {where} GROUP BY b)
+            GROUP BY d ORDER BY d"""
+    rows = conn.execute(sql, params).fetchall()
     return {d.isoformat(): Decimal(s) for d, s in rows}
 
 

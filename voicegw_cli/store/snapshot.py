@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicegw_cli import clock
-from voicegw_cli.store.queries import BUCKET, local_day
+from voicegw_cli.store.queries import local_day
+from voicegw_cli.store.rollup import floor
 
 if TYPE_CHECKING:
     from voicegw_cli.config import Config
@@ -47,12 +48,10 @@ def projects_changed(conn: Any, config: Config) -> bool:
 
 
 def write_snapshot(conn: Any, config: Config) -> Path:
-    since = clock.utcnow_naive() - timedelta(days=SNAPSHOT_DAYS)
+    since = floor(clock.utcnow_naive() - timedelta(days=SNAPSHOT_DAYS))
     rows = conn.execute(
-        f"""SELECT project, {local_day("b", "?")} AS day, SUM(spend), SUM(n)
-            FROM (SELECT project, {BUCKET} AS b, SUM(cost_usd) AS spend, count(*) AS n
-                  FROM line_items WHERE timestamp >= ? AND cost_usd IS NOT NULL
-                  GROUP BY ALL)
+        f"""SELECT project, {local_day("bucket", "?")} AS day, SUM(cost_usd), SUM(items)
+            FROM rollup_15m WHERE bucket >= ? AND cost_usd IS NOT NULL
             GROUP BY ALL""",
         [config.timezone, since],
     ).fetchall()
