@@ -82,8 +82,8 @@ def parse_date(text: str, option: str) -> date:
 #: The words `--period` takes, besides YYYY-MM and YYYY-MM-DD.
 PERIOD_WORDS = ("today", "yesterday", "week", "last-week", "month", "last-month")
 PERIOD_HELP = (
-    "today, yesterday, week, last-week, month, last-month, a month YYYY-MM or a day "
-    "YYYY-MM-DD (calendar periods in the configured time zone)"
+    "today, yesterday, week, last-week, month, last-month, YYYY-MM (a month) or "
+    "YYYY-MM-DD (a day); calendar periods in the configured time zone"
 )
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -119,7 +119,7 @@ def parse_period(text: str, tz: ZoneInfo, now: datetime | None = None) -> Period
         return day(date.fromisoformat(word), tz)
     except ValueError:
         pass
-    raise UsageError(f"--period: expected {PERIOD_HELP.split(' (')[0]}; got {text!r}")
+    raise UsageError(f"--period: expected {PERIOD_HELP.split('; ')[0]}; got {text!r}")
 
 
 def resolve(

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.cli.periods import ProjectOpt
 
 COLUMNS = [
     "project",
@@ -36,9 +37,7 @@ def register(app: typer.Typer) -> None:
 
     @budget_app.command("check")
     def check(
-        project: Annotated[
-            str | None, typer.Option("--project", "-p", help="Only this project.")
-        ] = None,
+        project: ProjectOpt = None,
         period: Annotated[
             str | None,
             typer.Option(

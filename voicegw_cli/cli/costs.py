@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
-from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, ProjectOpt, StartOpt
 
 UNITS = (
     "input_tokens",
@@ -38,9 +38,7 @@ class By(StrEnum):
 def register(app: typer.Typer) -> None:
     @app.command()
     def costs(
-        project: Annotated[
-            str | None, typer.Option("--project", "-p", help="Only this project.")
-        ] = None,
+        project: ProjectOpt = None,
         period: PeriodOpt = None,
         start: StartOpt = None,
         end: EndOpt = None,

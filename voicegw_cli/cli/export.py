@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt, UtcOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, ProjectOpt, StartOpt, UtcOpt
 
 
 class ExportFormat(StrEnum):
@@ -38,9 +38,7 @@ def register(app: typer.Typer) -> None:
         start: StartOpt = None,
         end: EndOpt = None,
         utc: UtcOpt = False,
-        project: Annotated[
-            str | None, typer.Option("--project", "-p", help="Only this project.")
-        ] = None,
+        project: ProjectOpt = None,
         fmt: Annotated[
             ExportFormat, typer.Option("--format", "-f", help="csv, json, ndjson or parquet.")
         ] = ExportFormat.csv,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
-from voicegw_cli.cli.periods import EndOpt, PeriodOpt, StartOpt
+from voicegw_cli.cli.periods import EndOpt, PeriodOpt, ProjectOpt, StartOpt
 from voicegw_cli.items import MODALITIES
 from voicegw_cli.periods import SINCE_HELP
 
@@ -21,7 +21,7 @@ def _modality(value: str | None) -> str | None:
 def register(app: typer.Typer) -> None:
     @app.command()
     def logs(
-        project: Annotated[str | None, typer.Option("--project", "-p")] = None,
+        project: ProjectOpt = None,
         modality: Annotated[
             str | None, typer.Option("--modality", callback=_modality, help="stt|llm|tts|realtime")
         ] = None,

@@ -12,11 +12,19 @@ import typer
 
 from voicegw_cli.periods import PERIOD_HELP
 
-PeriodOpt = Annotated[str | None, typer.Option("--period", help=PERIOD_HELP + ".")]
-StartOpt = Annotated[
-    str | None, typer.Option("--start", help="First local day, YYYY-MM-DD (with --end).")
+PeriodOpt = Annotated[
+    str | None, typer.Option("--period", metavar="PERIOD", help=PERIOD_HELP + ".")
 ]
-EndOpt = Annotated[str | None, typer.Option("--end", help="Last local day, inclusive.")]
+StartOpt = Annotated[
+    str | None,
+    typer.Option("--start", metavar="DATE", help="First local day, YYYY-MM-DD (with --end)."),
+]
+EndOpt = Annotated[
+    str | None, typer.Option("--end", metavar="DATE", help="Last local day, inclusive.")
+]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", metavar="ID", help="Only this project.")
+]
 UtcOpt = Annotated[
     bool,
     typer.Option("--utc", help="Read the period's days in UTC instead of the configured zone."),
