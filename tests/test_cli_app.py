@@ -102,3 +102,19 @@ def test_waiting_for_the_store_says_so(config) -> None:
     holder.wait()
     assert res.exit_code == 0, res.output
     assert "waiting up to 20s" in res.stderr and f"process {holder.pid}" in res.stderr
+
+
+def test_no_help_imports_rich() -> None:
+    """Help is plain text everywhere: Rich's help renderer alone costs ~0.1 s a run."""
+    for args in (["--help"], ["costs", "--help"], ["budget", "check", "--help"]):
+        code = (
+            "import sys\n"
+            "from voicegw_cli.cli.app import main\n"
+            f"sys.argv = ['voicegw', *{args!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print(','.join(m for m in sys.modules if m == 'rich' or m.startswith('rich.')),"
+            " file=sys.stderr)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stderr.strip() == "", (args, out.stderr)
