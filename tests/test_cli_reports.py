@@ -297,3 +297,11 @@ def test_budget_check_takes_the_shared_period_words(store_config) -> None:
     assert json.loads(res.stdout)["period"]["end"] == "2026-11-30"
     res = run(store_config, "budget", "check", "--period", "week")
     assert res.exit_code == 2 and "daily or monthly" in res.stderr
+
+
+def test_status_counts_unpriced_items(store_config) -> None:
+    info = json.loads(run(store_config, "status", "-f", "json").stdout)
+    assert info["unpriced_items"] == 1
+    assert info["unpriced_models"] == {"openai/mystery-model": 1}
+    out = run(store_config, "status").stdout
+    assert "openai/mystery-model: 1" in out

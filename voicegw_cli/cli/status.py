@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
             "store": str(cfg.store_path),
             "store_bytes": cfg.store_path.stat().st_size if cfg.store_path.exists() else 0,
             "items": stats["items"],
+            "unpriced_items": stats["unpriced_items"],
+            "unpriced_models": stats["unpriced_models"],
             "newest_item": stats["newest"].isoformat() + "Z" if stats["newest"] else None,
             "spool_dir": str(cfg.spool_dir),
             "spool_backlog_files": len(backlog),

@@ -262,4 +262,14 @@ def store_stats(conn: Any) -> dict[str, Any]:
     n, newest, oldest = conn.execute(
         "SELECT count(*), max(timestamp), min(timestamp) FROM line_items"
     ).fetchall()[0]
-    return {"items": n, "newest": newest, "oldest": oldest}
+    unpriced = conn.execute(
+        """SELECT provider || '/' || model, SUM(unpriced_items) FROM rollup_15m
+           WHERE unpriced_items > 0 GROUP BY 1 ORDER BY 2 DESC, 1"""
+    ).fetchall()
+    return {
+        "items": n,
+        "newest": newest,
+        "oldest": oldest,
+        "unpriced_items": sum(int(k) for _, k in unpriced),
+        "unpriced_models": {m: int(k) for m, k in unpriced},
+    }
