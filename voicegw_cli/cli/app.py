@@ -89,6 +89,7 @@ COMMAND_MODULES = (
     "logs",
     "ingest",
     "export",
+    "pull",
     "reconcile",
     "reprice",
     "budget",
