@@ -346,7 +346,9 @@ def test_a_project_key_is_refused_before_any_request(openai, setup, tmp_path) ->
         tmp_path,
     )
     assert res.exit_code == 3
-    assert "is a openai API key, not an admin key; admin key required: sk-admin-" in res.stderr
+    assert "not an admin key (an ordinary openai API key); admin key required: sk-admin-" in (
+        res.stderr
+    )
     assert mask(project_key) in res.stderr and project_key not in res.output
     assert openai.hits == []
 
@@ -896,7 +898,7 @@ def test_set_key_admin_is_stored_encrypted_and_used_by_pull(openai, write_config
 
 def test_set_key_admin_refusals(config) -> None:
     res = cli(config, "projects", "set-key", "--admin", "openai", input="sk-proj-abcdefghijklmn\n")
-    assert res.exit_code == 2 and "not an admin key; admin key required: sk-admin-" in res.stderr
+    assert res.exit_code == 2 and "not an admin key (an ordinary openai API key)" in res.stderr
     res = cli(config, "projects", "set-key", "--admin", "support", "openai", input="x\n")
     assert res.exit_code == 2 and "belongs to the organisation, not a project" in res.stderr
     res = cli(config, "projects", "set-key", "--admin", "groq", input="x\n")
@@ -942,3 +944,34 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     later = clock.now().replace(microsecond=0) + timedelta(seconds=30)
     assert 28 <= retry_after_seconds(format_datetime(later, usegmt=True)) <= 30
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_a_pull_made_before_the_period_ended_is_not_reused(openai, setup, tmp_path) -> None:
+    from voicegw_cli import clock
+
+    today = clock.now().date()  # UTC, on the suite's pinned clock
+    first, last = today - timedelta(days=2), today + timedelta(days=1)
+    base = [
+        "reconcile",
+        "--provider",
+        "openai",
+        "--start",
+        first,
+        "--end",
+        last,
+        "--pull-dir",
+        tmp_path,
+        "--pull-only",
+        "--cached",
+    ]
+    cfg = setup({"openai": openai})
+    res = cli(cfg, *base)
+    assert res.exit_code == 0, res.output
+    assert (
+        f"note: pulled on {today} (UTC), before the period ended: the provider's figures "
+        f"for {today}..{last} are still growing" in res.stderr
+    )
+    n = len(openai.hits)
+    res = cli(cfg, *base)
+    assert res.exit_code == 0 and len(openai.hits) == 2 * n  # fetched again
+    assert f"was made on {today}, before the period ended" in res.stderr

@@ -44,13 +44,13 @@ RULES: dict[str, KeyRule] = {
         "sk-admin-...",
         "sk-admin-",
         "sk-",
-        "platform.openai.com: Settings, Organization, Admin keys",
+        "platform.openai.com > Settings > Organization > Admin keys",
     ),
     "anthropic": KeyRule(
         "sk-ant-admin...",
         "sk-ant-admin",
         "sk-ant-",
-        "console.anthropic.com: Settings, Admin keys (organisations only)",
+        "console.anthropic.com > Settings > Admin keys; organisations only",
     ),
     "cartesia": KeyRule(
         "sk_car_admin_...", "sk_car_admin_", "sk_car_", "play.cartesia.ai/keys/admin"
@@ -59,21 +59,21 @@ RULES: dict[str, KeyRule] = {
         "a Deepgram key with the usage:read scope",
         None,
         None,
-        "console.deepgram.com: API keys (Member role or above)",
+        "console.deepgram.com > API keys; Member role or above",
     ),
     "elevenlabs": KeyRule(
         "an ElevenLabs workspace key allowed to read usage",
         None,
         None,
-        "elevenlabs.io: Developers, API keys",
+        "elevenlabs.io > Developers > API keys",
     ),
 }
 
 
 def required(provider: str) -> str:
-    """`admin key required: sk-admin-... (where to make one)`."""
+    """`admin key required: sk-admin-... (from where one is made)`."""
     rule = RULES[provider]
-    return f"admin key required: {rule.looks_like} ({rule.where})"
+    return f"admin key required: {rule.looks_like} (from {rule.where})"
 
 
 def key_problem(provider: str, key: str) -> str | None:
@@ -86,7 +86,7 @@ def key_problem(provider: str, key: str) -> str | None:
     if rule is None or rule.admin_prefix is None or rule.family_prefix is None:
         return None
     if key.startswith(rule.family_prefix) and not key.startswith(rule.admin_prefix):
-        return f"that is a {provider} API key, not an admin key; {required(provider)}"
+        return f"not an admin key (an ordinary {provider} API key); {required(provider)}"
     return None
 
 
@@ -252,5 +252,5 @@ def resolve_admin_key(config: Config, provider: str) -> AdminKey:
     raise ConfigError(
         config.path or "<built-in defaults>",
         settings.key_path if settings is not None else f"admin_keys.{provider}",
-        f"{problem} ({required(provider)})",
+        f"{problem}; {required(provider)}",
     )

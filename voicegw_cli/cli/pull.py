@@ -68,7 +68,6 @@ def note_pull(result: PullResult, why_not_cached: str = "") -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(epilog=EPILOG)
     def pull(
         provider: ProviderOpt,
         start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
@@ -131,3 +130,7 @@ def register(app: typer.Typer) -> None:
             columns=["kind", "pages", "empty_pages", "bytes"],
         )
         note_pull(result)
+
+    from voicegw_cli.cli.projects_manage import flow
+
+    app.command(epilog=EPILOG, help=flow(pull.__doc__))(pull)

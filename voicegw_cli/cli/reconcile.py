@@ -62,7 +62,6 @@ def _pulled(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(epilog=EPILOG)
     def reconcile(
         provider: Annotated[
             str,
@@ -184,3 +183,7 @@ def register(app: typer.Typer) -> None:
             raise CheckFailed(
                 f"reconcile: {n} row{'s' if n != 1 else ''} beyond the {threshold:g}% threshold"
             )
+
+    from voicegw_cli.cli.projects_manage import flow
+
+    app.command(epilog=EPILOG, help=flow(reconcile.__doc__))(reconcile)

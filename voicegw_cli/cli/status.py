@@ -12,8 +12,8 @@ def register(app: typer.Typer) -> None:
     def status(fmt: FormatOpt = Format.table) -> None:
         """Config, store, spool backlog, projects, time zone, pricing data, missing keys,
         admin keys for `voicegw pull` (masked)."""
-        from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.admin_keys import masked_admin_keys
+        from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import dumps, emit
         from voicegw_cli.config import merged_projects
         from voicegw_cli.spool import pending

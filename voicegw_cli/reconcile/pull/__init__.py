@@ -85,7 +85,7 @@ def project_scope(config: Config, provider: str, project: str | None) -> dict[st
     module = provider_module(provider)
     if module.SCOPE_FIELD is None:
         raise UsageError(
-            f"{provider}'s usage API cannot be limited to one project; pull without --project"
+            f"the {provider} usage API cannot be limited to one project; pull without --project"
         )
     key = f"projects.{project}.providers.{provider}.{module.SCOPE_FIELD}"
     p = config.projects.get(project)
@@ -235,7 +235,7 @@ def pull(
             if hasattr(module, "prepare"):
                 target = module.prepare(target, f.get_json)
                 if target.project_id:
-                    manifest["provider_project_id"] = target.project_id
+                    writer.manifest["provider_project_id"] = target.project_id
             if hasattr(module, "notes"):
                 notes.extend(module.notes(target))
             for call in module.calls(target):
@@ -281,8 +281,9 @@ def find_complete(
     project: str | None = None,
     root: Path | None = None,
 ) -> tuple[PullResult | None, str]:
-    """An earlier complete pull of exactly this range, scope and base URL, every page
-    checked against its hash; else (None, why not)."""
+    """An earlier complete pull of exactly this range, scope and base URL, made after the
+    range ended (earlier figures were still growing), every page checked against its
+    hash; else (None, why not)."""
     _check_range(start, end)
     provider_module(provider)
     root = Path(root) if root is not None else default_root(config)
@@ -306,6 +307,12 @@ def find_complete(
     for k, v in want.items():
         if (manifest.get(k) or None) != (v or None):
             return None, f"the pull in {folder} has {k} {manifest.get(k)!r}, not {v!r}"
+    started = str(manifest.get("started_at") or "")[:10]
+    if started <= end.isoformat():
+        return None, (
+            f"the pull in {folder} was made on {started or 'an unknown day'}, before the "
+            "period ended, so its figures were still growing"
+        )
     return PullResult(provider, start, end, project, folder, manifest, reused=True), ""
 
 

@@ -140,7 +140,7 @@ class PullWriter:
             f".{self.final.name}.partial-{os.getpid()}-{secrets.token_hex(3)}"
         )
         self.tmp.mkdir()
-        self.manifest.update(format=FORMAT, complete=False, page_count=0, pages=[])
+        self.manifest = {"format": FORMAT, "complete": False, **self.manifest, "pages": []}
         write_manifest(self.tmp, self.manifest)
 
     def save(self, kind: str, content: bytes, **meta: Any) -> dict[str, Any]:
@@ -158,13 +158,15 @@ class PullWriter:
 
     def commit(self, **final_fields: Any) -> Path:
         """Mark complete and move into place, replacing an earlier pull of the same name."""
-        self.manifest.update(final_fields)
-        self.manifest.update(
-            complete=True,
-            page_count=len(self.pages),
-            sha256=overall_hash(self.pages),
-            pages=self.pages,
-        )
+        head = {k: v for k, v in self.manifest.items() if k != "pages"}
+        self.manifest = {
+            **head,
+            **final_fields,
+            "complete": True,
+            "page_count": len(self.pages),
+            "sha256": overall_hash(self.pages),
+            "pages": self.pages,
+        }
         write_manifest(self.tmp, self.manifest)
         _fsync_dir(self.tmp)
         old = None
