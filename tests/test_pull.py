@@ -63,6 +63,13 @@ def unix(day: str) -> str:
     return str(int(datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()))
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client honours HTTPS_PROXY (as users expect); the stand-ins are local."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def server() -> Iterator[HTTPServer]:
     s = HTTPServer("127.0.0.1", 0, threaded=True)
