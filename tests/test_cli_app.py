@@ -9,7 +9,17 @@ from typer.testing import CliRunner
 
 from voicegw_cli.cli.app import app
 
-HEAVY = ("pandas", "duckdb", "genai_prices", "livekit", "pyarrow", "mcp", "cryptography", "numpy")
+HEAVY = (
+    "pandas",
+    "duckdb",
+    "genai_prices",
+    "livekit",
+    "pyarrow",
+    "mcp",
+    "cryptography",
+    "numpy",
+    "httpx",
+)
 
 
 def test_help_imports_no_heavy_packages() -> None:

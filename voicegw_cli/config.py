@@ -25,6 +25,9 @@ DEFAULT_PROJECT = "default"
 BUDGET_ACTIONS = ("warn", "throttle", "block")
 GUARDRAIL_CATEGORIES = ("pii", "financial", "medical", "prompt_injection", "off_topic")
 GUARDRAIL_ACTIONS = ("redact", "block", "alert", "off")
+#: Providers whose usage and cost APIs `voicegw pull` reads (keys of `admin_keys:`).
+ADMIN_KEY_PROVIDERS = ("openai", "anthropic", "deepgram", "elevenlabs", "cartesia")
+_ADMIN_KEY_FIELDS = {"key", "base_url", "project_id", "version"}
 
 _TOP_KEYS = {
     "projects",
@@ -37,6 +40,7 @@ _TOP_KEYS = {
     "hook",
     "providers",
     "secret_key_file",
+    "admin_keys",
 }
 _PROJECT_KEYS = {
     "name",
@@ -88,6 +92,21 @@ class HookSettings:
 
 
 @dataclass(slots=True)
+class AdminKeySettings:
+    """How `voicegw pull` reaches one provider's admin API (`admin_keys.<provider>`).
+
+    `key` is None when it was not given or its `${VAR}` is unset; `key_path` names where
+    it came from, for messages (never the key itself)."""
+
+    provider: str
+    key: str | None = None
+    key_path: str = ""
+    base_url: str | None = None
+    project_id: str | None = None  # Deepgram: the project whose usage is read
+    version: str | None = None  # anthropic-version / Cartesia-Version header
+
+
+@dataclass(slots=True)
 class Config:
     path: Path | None
     root: Path
@@ -105,6 +124,7 @@ class Config:
     providers: dict[str, dict[str, Any]]
     missing: list[str]
     raw: dict[str, Any]
+    admin_keys: dict[str, AdminKeySettings] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -338,6 +358,37 @@ def parse_project(
     return project
 
 
+def _parse_admin_keys(v: _V, value: Any) -> dict[str, AdminKeySettings]:
+    """`admin_keys: {openai: "${OPENAI_ADMIN_KEY}"}`, or per provider a mapping with
+    `key` and the optional `base_url`, `project_id` (Deepgram) and `version` (header)."""
+    out: dict[str, AdminKeySettings] = {}
+    for name, body in v.mapping(value, "admin_keys").items():
+        provider = str(name)
+        key = f"admin_keys.{provider}"
+        if provider not in ADMIN_KEY_PROVIDERS:
+            close = difflib.get_close_matches(provider, ADMIN_KEY_PROVIDERS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise v.fail(key, f"unknown provider{hint}; known: {', '.join(ADMIN_KEY_PROVIDERS)}")
+        if body is None or isinstance(body, str):
+            out[provider] = AdminKeySettings(provider, body or None, key)
+            continue
+        if not isinstance(body, dict):
+            raise v.fail(key, "must be the key (a string) or a mapping with `key`")
+        v.known(body, _ADMIN_KEY_FIELDS, key)
+        base_url = v.string(body.get("base_url"), f"{key}.base_url") or None
+        if base_url and not re.match(r"https?://[^/\s]+", base_url):
+            raise v.fail(f"{key}.base_url", f"must be an http(s) URL, got {base_url!r}")
+        out[provider] = AdminKeySettings(
+            provider,
+            v.string(body.get("key"), f"{key}.key") or None,
+            f"{key}.key",
+            base_url,
+            v.string(body.get("project_id"), f"{key}.project_id") or None,
+            v.string(body.get("version"), f"{key}.version") or None,
+        )
+    return out
+
+
 def default_project_entry() -> Project:
     return Project(id=DEFAULT_PROJECT, name="Default", description="Usage with no project set")
 
@@ -429,6 +480,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         providers=_parse_providers(v, data.get("providers"), "providers"),
         missing=missing,
         raw=data,
+        admin_keys=_parse_admin_keys(v, data.get("admin_keys")),
     )
     if overrides:
         from voicegw_cli.pricing import parse_overrides

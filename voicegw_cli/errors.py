@@ -53,6 +53,13 @@ class InputError(VoicegwError):
         super().__init__(f"{loc}: {problem}")
 
 
+class FetchError(VoicegwError):
+    """A provider's admin API could not be read: the key was refused, the network failed,
+    or the answer was not what the API documents (exit 3, like unreadable input)."""
+
+    exit_code = 3
+
+
 class StoreBusyError(VoicegwError):
     """Another voicegw process held the store longer than we were willing to wait."""
 

@@ -200,7 +200,7 @@ def rotate(
     actor: str = "cli",
     audit: Any = None,
 ) -> Rotation:
-    """Re-encrypt every stored provider key under a new secret.
+    """Re-encrypt every stored provider key (and admin key) under a new secret.
 
     With the key file as source, a new secret is generated (unless given) and the file is
     replaced. With VOICEGW_SECRET_KEY as source the new secret must be given, because only
@@ -230,16 +230,20 @@ def rotate(
     if any(new_secret == s.strip() for s in old.secrets[:1]):
         raise UsageError("the new secret is the same as the current one")
 
-    rows = conn.execute(
-        "SELECT project, provider, ciphertext FROM provider_keys ORDER BY project, provider"
-    ).fetchall()
-    plain = [(p, prov, old.decrypt(tok, what=f"the {prov} key of {p!r}")) for p, prov, tok in rows]
+    rows = _sealed(conn)
+    plain = [(p, prov, old.decrypt(tok, what=_what(p, prov))) for p, prov, tok in rows]
 
     if path is not None and not resumed:
         _write_private(pending_path(path), new_secret + "\n", exclusive=False)
     conn.execute("BEGIN TRANSACTION")
     try:
         for project, provider, text in plain:
+            if project is None:  # an admin key (organisation-level, no project)
+                conn.execute(
+                    "UPDATE admin_keys SET ciphertext = ?, updated_at = ? WHERE provider = ?",
+                    [new.encrypt(text), clock.utcnow_naive(), provider],
+                )
+                continue
             conn.execute(
                 "UPDATE provider_keys SET ciphertext = ?, updated_at = ? "
                 "WHERE project = ? AND provider = ?",
@@ -261,7 +265,22 @@ def rotate(
 
 def verify_all(conn: Any, keyring: Keyring) -> int:
     """How many stored keys there are, after checking each opens under `keyring`."""
-    rows = conn.execute("SELECT project, provider, ciphertext FROM provider_keys").fetchall()
+    rows = _sealed(conn)
     for project, provider, token in rows:
-        keyring.decrypt(token, what=f"the {provider} key of {project!r}")
+        keyring.decrypt(token, what=_what(project, provider))
     return len(rows)
+
+
+def _sealed(conn: Any) -> list[tuple[str | None, str, str]]:
+    """Every encrypted key in the store: project keys, then admin keys (project None)."""
+    rows = conn.execute(
+        "SELECT project, provider, ciphertext FROM provider_keys ORDER BY project, provider"
+    ).fetchall()
+    rows += conn.execute(
+        "SELECT NULL, provider, ciphertext FROM admin_keys ORDER BY provider"
+    ).fetchall()
+    return rows
+
+
+def _what(project: str | None, provider: str) -> str:
+    return f"the {provider} admin key" if project is None else f"the {provider} key of {project!r}"

@@ -22,7 +22,8 @@ from voicegw_cli.errors import VoicegwError
 
 EXIT_CODES = (
     "Exit codes: 0 ok · 1 a check failed or not found (budget over, reconcile drift) · "
-    "2 usage error · 3 unreadable input file or invalid config · 4 store busy "
+    "2 usage error · 3 unreadable input file or invalid config, or a provider API that "
+    "refused the key or could not be reached (pull) · 4 store busy "
     "(another voicegw process held it too long)."
 )
 
@@ -171,6 +172,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "logs": ("logs",),
     "ingest": ("ingest",),
     "export": ("export-costs",),
+    "pull": ("pull",),
     "reconcile": ("reconcile",),
     "reprice": ("reprice",),
     "budget": ("budget",),

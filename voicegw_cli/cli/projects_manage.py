@@ -286,25 +286,55 @@ def register_manage(projects_app: typer.Typer) -> None:
 
     @command(projects_app, "set-key")
     def set_key(
-        project_id: Annotated[str, typer.Argument(metavar="ID", help="A runtime project id.")],
-        provider: Annotated[
-            str, typer.Argument(metavar="PROVIDER", help="e.g. openai, deepgram, cartesia.")
+        project_id: Annotated[
+            str,
+            typer.Argument(metavar="ID", help="A runtime project id (with --admin: the provider)."),
         ],
+        provider: Annotated[
+            str | None,
+            typer.Argument(metavar="PROVIDER", help="e.g. openai, deepgram, cartesia."),
+        ] = None,
+        admin: Annotated[
+            bool,
+            typer.Option(
+                "--admin",
+                help="Store the organisation's admin key that `voicegw pull` reads usage "
+                "and costs with (no project): `set-key --admin openai`.",
+            ),
+        ] = False,
     ) -> None:
         """Store a provider API key for a runtime project, encrypted.
 
         The key is read from a hidden prompt, or from stdin when piped
         (`printenv OPENAI_KEY | voicegw projects set-key ID openai`), never from the
         command line. It is encrypted with the secret from VOICEGW_SECRET_KEY or the key
-        file (created on first use if missing) and only ever shown masked.
+        file (created on first use if missing) and only ever shown masked. With --admin,
+        the key is the organisation's admin key for `voicegw pull`
+        (`printenv OPENAI_ADMIN_KEY | voicegw projects set-key --admin openai`), stored
+        apart from every agent key; admin_keys in voicegw.yaml wins over it.
         """
         from voicegw_cli.cli.context import get_config, open_store
+        from voicegw_cli.errors import UsageError
         from voicegw_cli.projects import check_key_target, set_provider_key
         from voicegw_cli.secrets import load_keyring
 
         config = get_config()
-        with open_store() as store:  # fail before anyone types a key
-            provider = check_key_target(config, store.conn, project_id, provider)
+        if admin:
+            from voicegw_cli.admin_keys import validate_provider
+
+            if provider is not None:
+                raise UsageError(
+                    "an admin key belongs to the organisation, not a project: "
+                    "voicegw projects set-key --admin PROVIDER"
+                )
+            provider = validate_provider(project_id)
+        elif provider is None:
+            raise UsageError(
+                "give the project and the provider (set-key ID PROVIDER), or --admin PROVIDER"
+            )
+        else:
+            with open_store() as store:  # fail before anyone types a key
+                provider = check_key_target(config, store.conn, project_id, provider)
         from voicegw_cli.secrets import key_source
 
         created = key_source(config)[0] == "file" and not config.secret_key_path.exists()
@@ -318,7 +348,20 @@ def register_manage(projects_app: typer.Typer) -> None:
             problem = key_file_mode_problem(config.secret_key_path)
             if problem:
                 note(f"[yellow]warning:[/] {problem}")
-        key = _read_key(provider)
+        key = _read_key(f"{provider} admin" if admin else provider)
+        if admin:
+            from voicegw_cli.admin_keys import set_admin_key
+
+            with open_store() as store:
+                shown = set_admin_key(config, store.conn, provider, key, keyring=keyring)
+            typer.echo(f"Stored {provider} admin key {shown} (encrypted) for `voicegw pull`.")
+            other = config.admin_keys.get(provider)
+            if other is not None and other.key:
+                note(
+                    f"[yellow]note:[/] {other.key_path} in voicegw.yaml is set and wins "
+                    "over the stored key"
+                )
+            return
         with open_store() as store:
             shown = set_provider_key(config, store.conn, project_id, provider, key, keyring=keyring)
         typer.echo(f"Stored {provider} key {shown} for project {project_id} (encrypted).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -31,12 +32,36 @@ EPILOG = (
     "(a metering gap) · cached (cached/uncached split differs) · unpriced (our items have "
     "no price) · rate (units agree, cost does not). Exit codes: 0 nothing flagged (or "
     "flagged without --fail-on-drift) · 1 flagged with --fail-on-drift · 2 usage error · "
-    "3 an export file cannot be read. Formats read: docs/reconcile.md."
+    "3 an export file cannot be read, or a pull failed (key refused, network). Formats "
+    "read: docs/reconcile.md."
 )
 
 
+def _pulled(
+    provider: str,
+    first: date,
+    last: date,
+    project: str | None,
+    cached: bool,
+    root: Path | None,
+    metric: str,
+) -> list[Path]:
+    """Pull (or reuse with `cached`) the provider's pages; the files to read."""
+    from voicegw_cli.cli.context import get_config
+    from voicegw_cli.cli.pull import note_pull, shown
+    from voicegw_cli.errors import UsageError
+    from voicegw_cli.reconcile.pull import pull_or_reuse
+
+    if provider == "elevenlabs" and metric != "credits":
+        raise UsageError("a pull asks ElevenLabs for credits; drop --metric characters")
+    result, why = pull_or_reuse(
+        get_config(), provider, first, last, cached=cached, project=project, root=root
+    )
+    note_pull(result, why)
+    return [shown(f) for f in result.export_files()]
+
+
 def register(app: typer.Typer) -> None:
-    @app.command(epilog=EPILOG)
     def reconcile(
         provider: Annotated[
             str,
@@ -46,16 +71,17 @@ def register(app: typer.Typer) -> None:
                 "cartesia, groq, assemblyai, livekit...",
             ),
         ],
+        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
+        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
         usage_files: Annotated[
-            list[Path],
+            list[Path] | None,
             typer.Option(
                 "--provider-usage-file",
                 help="An export file or a folder of them (repeatable; more may follow as "
-                "arguments). The format is read from the content.",
+                "arguments). The format is read from the content. Without any, the "
+                "provider's pages are pulled first (`voicegw pull`).",
             ),
-        ],
-        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
+        ] = None,
         more_files: Annotated[
             list[Path] | None, typer.Argument(help="More export files or folders.")
         ] = None,
@@ -84,18 +110,40 @@ def register(app: typer.Typer) -> None:
         fail_on_drift: Annotated[
             bool, typer.Option("--fail-on-drift", help="Exit 1 when any row is flagged.")
         ] = False,
+        cached: Annotated[
+            bool,
+            typer.Option(
+                "--cached",
+                help="With no export file: reuse a complete earlier pull of the same range "
+                "(pages checked against their hashes) instead of pulling again.",
+            ),
+        ] = False,
+        pull_only: Annotated[
+            bool,
+            typer.Option(
+                "--pull-only", help="With no export file: pull and save the pages, then stop."
+            ),
+        ] = False,
+        pull_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--pull-dir", help="Where pulls are kept (default: pulls/ beside the store)."
+            ),
+        ] = None,
     ) -> None:
         """Compare our items with a provider's usage or billing export; name each cause.
 
         Rows are per model (or model and day); every unit kind the export reports
         (uncached/cached input, cache writes, output tokens, audio seconds, characters,
-        credits) and the cost are compared. Days are UTC and inclusive.
+        credits) and the cost are compared. Days are UTC and inclusive. With no export
+        file, the provider's pages are pulled over its admin API first and kept
+        (see `voicegw pull`); --cached reuses a complete earlier pull.
         """
         import sys
 
         from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.export import utc_bounds
-        from voicegw_cli.errors import CheckFailed
+        from voicegw_cli.errors import CheckFailed, UsageError
         from voicegw_cli.reconcile import compare
         from voicegw_cli.reconcile.diff import Settings
         from voicegw_cli.reconcile.names import canonical_provider
@@ -105,8 +153,18 @@ def register(app: typer.Typer) -> None:
 
         first, last, _, _ = utc_bounds(start, end)
         prov = canonical_provider(provider)
+        files = [*(usage_files or []), *(more_files or [])]
+        if files and (cached or pull_only or pull_dir):
+            raise UsageError(
+                "--cached, --pull-only and --pull-dir are for pulling, which export files "
+                "replace: give one or the other"
+            )
+        if not files:
+            files = _pulled(prov, first, last, project, cached, pull_dir, metric.value)
+            if pull_only:
+                return
         # Read (and reject) the exports before touching the store.
-        export = read_exports([*usage_files, *(more_files or [])], prov, metric=metric.value)
+        export = read_exports(files, prov, metric=metric.value)
         settings = Settings(first, last, by=by.value, threshold_pct=threshold, project=project)
         with open_store() as store:
             if project:
@@ -125,3 +183,7 @@ def register(app: typer.Typer) -> None:
             raise CheckFailed(
                 f"reconcile: {n} row{'s' if n != 1 else ''} beyond the {threshold:g}% threshold"
             )
+
+    from voicegw_cli.cli.projects_manage import flow
+
+    app.command(epilog=EPILOG, help=flow(reconcile.__doc__))(reconcile)

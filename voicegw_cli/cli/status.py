@@ -10,7 +10,9 @@ from voicegw_cli.cli.output import Format, FormatOpt
 def register(app: typer.Typer) -> None:
     @app.command()
     def status(fmt: FormatOpt = Format.table) -> None:
-        """Config, store, spool backlog, projects, time zone, pricing data, missing keys."""
+        """Config, store, spool backlog, projects, time zone, pricing data, missing keys,
+        admin keys for `voicegw pull` (masked)."""
+        from voicegw_cli.admin_keys import masked_admin_keys
         from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import dumps, emit
         from voicegw_cli.config import merged_projects
@@ -26,6 +28,7 @@ def register(app: typer.Typer) -> None:
             result = store.fold()
             stats = queries.store_stats(store.conn)
             projects = merged_projects(cfg, store.conn)
+            admin = masked_admin_keys(cfg, store.conn)
         info = {
             "config": cfg.source,
             "store": str(cfg.store_path),
@@ -42,6 +45,7 @@ def register(app: typer.Typer) -> None:
             "projects": sorted(projects),
             "default_project": cfg.default_project or "default",
             "missing": list(cfg.missing),
+            "admin_keys": [f"{k['provider']} {k['key']} ({k['source']})" for k in admin],
         }
         try:
             from voicegw_cli.pricing import pricing_versions

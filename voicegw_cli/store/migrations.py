@@ -82,6 +82,16 @@ def m0801_rollup(conn: Any) -> None:
     rollup.rebuild(conn)
 
 
+@migration
+def m1401_admin_keys(conn: Any) -> None:
+    """Organisation-level keys for the providers' usage and cost APIs (`voicegw pull`),
+    apart from `provider_keys` so that nothing an agent reads can hand out an admin key."""
+    conn.execute(
+        """CREATE TABLE admin_keys (
+            provider VARCHAR PRIMARY KEY, ciphertext VARCHAR NOT NULL, updated_at TIMESTAMP)"""
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Apply pending steps, each in its own transaction with its record."""
     conn.execute(
