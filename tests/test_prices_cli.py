@@ -198,6 +198,11 @@ def test_status_and_check_agree_on_the_counts(write_config) -> None:
     assert check["stale"] > 0  # the later day really is past the age
 
 
+def test_check_help_names_the_library_default_age() -> None:
+    res = runner.invoke(app, ["prices", "check", "--help"], terminal_width=200)
+    assert res.exit_code == 0 and f"(default: {MAX_AGE_DAYS})" in " ".join(res.stdout.split())
+
+
 def test_check_bad_options_are_usage_errors() -> None:
     assert invoke("check", "--today", "23/11/2026").exit_code == 2
     assert invoke("check", "--max-age-days", "-1").exit_code == 2

@@ -9,8 +9,6 @@ import typer
 
 from voicegw_cli import clock
 from voicegw_cli.cli.output import Format, FormatOpt
-from voicegw_cli.pricing.catalog import MAX_AGE_DAYS
-from voicegw_cli.pricing.rates import format_rate
 
 app = typer.Typer(
     help="Show the rates voicegw prices a model with, and check the STT/TTS catalog's age.",
@@ -90,11 +88,14 @@ def show(
 @app.command()
 def check(
     max_age_days: Annotated[
-        int,
+        int | None,
         typer.Option(
-            "--max-age-days", min=0, help="Fail when a price in force was reviewed longer ago."
+            "--max-age-days",
+            min=0,
+            show_default=False,
+            help="Fail when a price in force was reviewed longer ago (default: 60).",
         ),
-    ] = MAX_AGE_DAYS,
+    ] = None,
     today: Annotated[
         str | None,
         typer.Option(
@@ -118,8 +119,10 @@ def check(
     same counts.
     """
     from voicegw_cli.cli.output import emit, note
-    from voicegw_cli.pricing.catalog import catalog_health
+    from voicegw_cli.pricing.catalog import MAX_AGE_DAYS, catalog_health
 
+    if max_age_days is None:
+        max_age_days = MAX_AGE_DAYS
     health = catalog_health(_parse_day(today), max_age_days)
     day = health.today
     stale = set(health.stale)
@@ -221,6 +224,8 @@ _TOKEN_LABELS = (
 def _rate_row(slot: str, rate: Any) -> dict[str, Any]:
     """One rate as a row; every price is a plain decimal string (`format_rate`), the same
     in the table, JSON and CSV."""
+    from voicegw_cli.pricing.rates import format_rate
+
     row: dict[str, Any] = {
         "slot": slot,
         "pricing_source": rate.source,
