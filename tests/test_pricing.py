@@ -15,15 +15,18 @@ from genai_prices import Usage, calc_price
 from voicegw_cli.errors import ConfigError
 from voicegw_cli.items import COLUMNS, LineItem
 from voicegw_cli.pricing import (
+    MAX_AGE_DAYS,
     Pricer,
     Rate,
     canonical_provider,
     catalog_entries,
+    catalog_health,
+    format_rate,
     parse_overrides,
     pricing_versions,
     stale_entries,
 )
-from voicegw_cli.pricing.catalog import parse_catalog
+from voicegw_cli.pricing.catalog import load_catalog, parse_catalog
 from voicegw_cli.pricing.llm import genai_source
 
 TS = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -39,6 +42,18 @@ def make(**kw) -> LineItem:
 
 def priced(pricer: Pricer | None = None, **kw) -> LineItem:
     return (pricer or Pricer()).price_item(make(**kw))
+
+
+def catalog_source(
+    provider: str, model: str, on: date | None = None, variant: str | None = None
+) -> str:
+    """The `pricing_source` of the catalog entry in force for provider/model on `on` (TS)."""
+    (entry,) = [
+        e
+        for e in load_catalog().current(on or TS.date())
+        if (e.provider, e.model, e.variant) == (provider, model, variant)
+    ]
+    return entry.source
 
 
 def genai_total(model: str, provider: str, when: datetime = TS, **usage) -> Decimal:
@@ -259,7 +274,7 @@ def test_catalog_stt_per_second_with_minimum() -> None:
     )
     # billed as the 10 s minimum at $0.111/hour
     assert short.cost_usd == (Decimal("0.111") * 10 / 3600).quantize(Q)
-    assert short.pricing_source == "catalog@2026-11-23"
+    assert short.pricing_source == catalog_source("groq", "whisper-large-v3")
     long = priced(
         pricer, modality="stt", provider="groq", model="whisper-large-v3", audio_seconds=36.0
     )
@@ -267,7 +282,7 @@ def test_catalog_stt_per_second_with_minimum() -> None:
     none = priced(
         pricer, modality="stt", provider="groq", model="whisper-large-v3", audio_seconds=0.0
     )
-    assert none.cost_usd == Decimal(0) and none.pricing_source == "catalog@2026-11-23"
+    assert none.cost_usd == Decimal(0) and none.pricing_source == short.pricing_source
 
 
 def test_catalog_stt_billing_increment() -> None:
@@ -289,7 +304,7 @@ def test_catalog_stt_billing_increment() -> None:
     assert dg.cost_usd == Decimal("0.0003360000")
 
 
-def test_catalog_batch_variant_and_its_own_price_change() -> None:
+def test_catalog_batch_variant_and_streaming_price_periods() -> None:
     pricer = Pricer()
     units = dict(
         modality="stt",
@@ -298,12 +313,22 @@ def test_catalog_batch_variant_and_its_own_price_change() -> None:
         audio_seconds=60.0,
         metadata={"streamed": False},
     )
-    assert priced(pricer, **units).cost_usd == Decimal("0.0077000000")
-    early = priced(pricer, timestamp=datetime(2026, 6, 1, tzinfo=UTC), **units)
-    assert early.cost_usd == Decimal("0.0043000000")
-    assert early.pricing_source == "catalog@2026-05-05"
-    streamed = priced(pricer, **{**units, "metadata": {}})
-    assert streamed.cost_usd == Decimal("0.0048000000")
+    # pre-recorded Nova-3 is $0.0043/min all through 2026 (no $0.0077 period)
+    for when in (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC), TS):
+        batch = priced(pricer, timestamp=when, **units)
+        assert batch.cost_usd == Decimal("0.0043000000"), when
+        assert batch.pricing_source == catalog_source("deepgram", "nova-3", variant="batch")
+    # streaming: the regular $0.0077 until the promotional $0.0048 from 2026-05-05
+    streamed = {**units, "metadata": {}}
+    assert priced(pricer, **streamed).cost_usd == Decimal("0.0048000000")
+    before = datetime(2026, 5, 4, 23, 59, 59, tzinfo=UTC)
+    assert priced(pricer, timestamp=before, **streamed).cost_usd == Decimal("0.0077000000")
+    from_day = datetime(2026, 5, 5, tzinfo=UTC)
+    assert priced(pricer, timestamp=from_day, **streamed).cost_usd == Decimal("0.0048000000")
+    # Cartesia's batch /stt bills 1 credit per 2 seconds: half the streaming price
+    ink = dict(modality="stt", provider="cartesia", model="ink-whisper", audio_seconds=60.0)
+    assert priced(pricer, **ink).cost_usd == Decimal("0.0030000000")
+    assert priced(pricer, **ink, metadata={"streamed": False}).cost_usd == Decimal("0.0015000000")
 
 
 def test_tts_per_character() -> None:
@@ -324,7 +349,16 @@ def test_tts_per_character() -> None:
     eleven = priced(
         pricer, modality="tts", provider="elevenlabs", model="eleven_flash_v2_5", characters=1_234
     )
-    assert eleven.cost_usd == Decimal("0.0617000000")
+    assert eleven.cost_usd == Decimal("0.0493600000")  # $0.04 per 1K since 2026-09-30
+    summer = priced(
+        pricer,
+        modality="tts",
+        provider="elevenlabs",
+        model="eleven_flash_v2_5",
+        timestamp=datetime(2026, 7, 1, tzinfo=UTC),
+        characters=1_234,
+    )
+    assert summer.cost_usd == Decimal("0.0617000000")  # $0.05 per 1K before
     aura = priced(
         pricer, modality="tts", provider="deepgram", model="aura-2-thalia-en", characters=100
     )
@@ -418,7 +452,7 @@ def test_livekit_inference_ids() -> None:
     )
     assert stt.cost_usd == Decimal("0.0048000000")
     assert pricer.rate_for("livekit", "deepgram/nova-3", TS, "stt").provider == "livekit"
-    # not listed for LiveKit: the underlying provider's catalog price, labeled livekit
+    # LiveKit's own price for a voice model (the voice is part of the model name)
     tts = priced(
         pricer,
         modality="tts",
@@ -427,7 +461,20 @@ def test_livekit_inference_ids() -> None:
         characters=100,
     )
     assert tts.cost_usd == Decimal("0.0030000000")
-    fallback = pricer.rate_for("livekit", "deepgram/aura-2-thalia-en", TS, "tts")
+    assert (
+        "LiveKit Inference"
+        not in pricer.rate_for("livekit", "deepgram/aura-2-thalia-en", TS, "tts").note
+    )
+    # not listed for LiveKit: the underlying provider's catalog price, labeled livekit
+    tts = priced(
+        pricer,
+        modality="tts",
+        provider="livekit",
+        model="deepgram/aura-asteria-en",
+        characters=100,
+    )
+    assert tts.cost_usd == Decimal("0.0015000000")
+    fallback = pricer.rate_for("livekit", "deepgram/aura-asteria-en", TS, "tts")
     assert fallback.provider == "livekit" and "LiveKit Inference" in fallback.note
 
 
@@ -747,11 +794,8 @@ def test_price_table_on_synthetic_history() -> None:
     table = generate(date(2026, 10, 1), 3, target_items=3_000)
     out = Pricer().price_table(table)
     assert out.column("cost_usd").null_count == 0
-    assert set(out.column("pricing_source").to_pylist()) <= {
-        GENAI,
-        "catalog@2026-08-01",
-        "catalog@2026-11-23",
-        "catalog@2026-07-27",
+    assert set(out.column("pricing_source").to_pylist()) <= {GENAI} | {
+        e.source for e in catalog_entries()
     }
 
 
@@ -788,13 +832,23 @@ def test_catalog_is_valid_dated_and_sourced() -> None:
     ]:
         assert needed in keys
     assert {e.variant for e in entries if e.key == "deepgram/nova-3"} == {None, "batch"}
+    periods: dict[tuple[str, str, str | None], list[date | None]] = {}
     for e in entries:
         assert e.source_url.startswith("https://")
-        assert e.pricing_source_date <= date(2026, 11, 23)
-        if e.pricing_source_date.year == 2026 and e.pricing_source_date.month == 11:
-            assert e.confidence != "unverified"
+        assert e.evidence, f"{e.key}: every entry names what its review read"
+        for ev in e.evidence:
+            assert ev.as_of is None or ev.as_of <= e.pricing_source_date, e.key
+        if e.effective_from is not None:
+            assert e.effective_from <= e.pricing_source_date, e.key
         if e.confidence == "unverified":
-            assert "not verified" in e.note.lower()
+            assert e.note.lower().startswith("not verified"), e.key
+        # a price that parses the same way prints the same way: no exponent, no noise
+        assert format_rate(e.price) == format_rate(Decimal(str(e.price)))
+        assert "E" not in format_rate(e.price)
+        periods.setdefault((e.provider, e.model, e.variant), []).append(e.effective_from)
+    for key, starts in periods.items():
+        assert len(set(starts)) == len(starts), f"{key}: two periods start the same day"
+        assert None in starts, f"{key}: its first period has no start date"
 
 
 def test_parse_catalog_rejects_bad_entries() -> None:
@@ -814,28 +868,77 @@ def test_parse_catalog_rejects_bad_entries() -> None:
         ({"extra": 1}, "unknown"),
         ({"pricing_source_date": "yesterday"}, "ISO date"),
         ({"unit": "character", "minimum_seconds": "1"}, "audio units"),
+        ({"evidence": {"source": "x"}}, "list of"),
+        ({"evidence": [{"source": "x"}]}, r"evidence\[0\]: says is required"),
+        ({"evidence": [{"source": "x", "says": "y", "seen": "z"}]}, "unknown field"),
+        ({"evidence": [{"source": "x", "says": "y", "as_of": "June"}]}, "ISO date"),
     ]:
         with pytest.raises(ValueError, match=msg):
             parse_catalog({"entries": [{**good, **bad}]}, source="t")
 
 
+REVIEWED = date(2026, 12, 3)  # the catalog's last review; a fixed day, never today
+
+
+def test_shipped_catalog_is_fresh_on_its_review_day_and_stale_after_its_age() -> None:
+    health = catalog_health(REVIEWED)
+    assert health.ok and health.stale == () and health.max_age_days == MAX_AGE_DAYS == 60
+    assert len(health.in_force) == len(
+        {(e.provider, e.model, e.variant) for e in catalog_entries()}
+    )
+    oldest = min(e.pricing_source_date for e in health.in_force)
+    assert catalog_health(oldest + timedelta(days=MAX_AGE_DAYS)).ok
+    late = catalog_health(oldest + timedelta(days=MAX_AGE_DAYS + 1))
+    assert not late.ok and late.stale
+    assert all(e.age_days(late.today) > MAX_AGE_DAYS for e in late.stale)
+    # unverified prices are counted, not failed
+    assert {e.key for e in health.unverified} >= {"deepgram/nova-2", "livekit/deepgram/nova-2"}
+    assert all(e.confidence == "unverified" for e in health.unverified)
+    assert set(health.needing_attention()) == set(health.stale) | set(health.unverified)
+
+
 def test_stale_entries_uses_the_given_day() -> None:
-    assert stale_entries(10_000, date(2026, 11, 23)) == []
-    stale = stale_entries(60, date(2026, 11, 23))
-    assert stale and all(e.age_days(date(2026, 11, 23)) > 60 for e in stale)
+    assert stale_entries(10_000, REVIEWED) == []
+    day = REVIEWED + timedelta(days=90)
+    stale = stale_entries(60, day)
+    assert stale and all(e.age_days(day) > 60 for e in stale)
     assert ("deepgram", "aura-2") in {(e.provider, e.model) for e in stale}
-    # superseded periods are history: the 2026-05 batch price is not reported
-    assert not [e for e in stale if e.key == "deepgram/nova-3" and e.price == Decimal("0.0043")]
-    # entries checked on 2026-11-23 are fresh that day
-    assert not [e for e in stale if e.pricing_source_date == date(2026, 11, 23)]
+    # superseded periods are history: only the current streaming Nova-3 price is checked
+    nova3 = [e for e in stale if e.key == "deepgram/nova-3" and e.variant is None]
+    assert [e.price for e in nova3] == [Decimal("0.0048")]
+    # entries reviewed within the age are fresh that day
+    assert not [e for e in stale if e.pricing_source_date >= day - timedelta(days=60)]
+    with pytest.raises(ValueError):
+        catalog_health(REVIEWED, -1)
 
 
-def test_pricing_versions() -> None:
-    info = pricing_versions(today=date(2026, 11, 23))
+def test_pricing_versions_reports_catalog_health() -> None:
+    info = pricing_versions(today=REVIEWED)
+    health = catalog_health(REVIEWED)
     assert info["genai_prices"] == "0.2.3"
-    assert info["catalog_checked_newest"] == "2026-11-23"
-    assert info["catalog_oldest_age_days"] >= 0
     assert info["catalog_entries"] == len(catalog_entries())
+    assert info["catalog_in_force"] == len(health.in_force)
+    assert info["catalog_oldest_age_days"] == 0
+    assert (info["catalog_stale"], info["catalog_unverified"]) == (0, len(health.unverified))
+    later = pricing_versions(today=REVIEWED + timedelta(days=61), max_age_days=60)
+    assert later["catalog_stale"] == len(health.in_force)
+    assert later["catalog_max_age_days"] == 60
+
+
+def test_format_rate_is_plain_decimal() -> None:
+    cases = {
+        "5E+1": "50",
+        "50.000": "50",
+        "0.0048000": "0.0048",
+        "5E-8": "0.00000005",
+        "0": "0",
+        "0.00": "0",
+        "1.50": "1.5",
+        "1E+3": "1000",
+    }
+    for raw, text in cases.items():
+        assert format_rate(Decimal(raw)) == text, raw
+    assert format_rate(None) is None
 
 
 def test_rate_is_frozen_and_exact() -> None:

@@ -88,72 +88,99 @@ def show(
 @app.command()
 def check(
     max_age_days: Annotated[
-        int, typer.Option("--max-age-days", min=0, help="Flag entries checked longer ago.")
-    ] = 60,
+        int | None,
+        typer.Option(
+            "--max-age-days",
+            min=0,
+            show_default=False,
+            help="Fail when a price in force was reviewed longer ago (default: 60).",
+        ),
+    ] = None,
     today: Annotated[
         str | None,
         typer.Option(
             "--today",
-            help="The date to measure age from, YYYY-MM-DD (default: "
-            "today, UTC). Pin it in CI so the check does not depend on the clock.",
+            help="The date to measure age from, YYYY-MM-DD (default: today, UTC). Leave it "
+            "unset in CI, so the build fails once an entry passes its age.",
         ),
     ] = None,
+    fail_on_unverified: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-unverified", help="Also exit 1 when a price in force is unverified."
+        ),
+    ] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Exit 1 when catalog prices in force were last checked more than --max-age-days ago.
+    """Exit 1 when a catalog price in force was last reviewed more than --max-age-days ago.
 
-    Superseded price periods are history and are not checked.
+    Lists stale and unverified prices (unverified ones fail only with --fail-on-unverified).
+    Superseded price periods are history and are not checked. `voicegw status` reports the
+    same counts.
     """
     from voicegw_cli.cli.output import emit, note
-    from voicegw_cli.pricing.catalog import load_catalog, stale_entries
+    from voicegw_cli.pricing.catalog import MAX_AGE_DAYS, catalog_health
 
-    day = _parse_day(today)
-    stale = stale_entries(max_age_days, day)
-    current = load_catalog().current(day)
-    rows = [e.as_row(day) for e in stale]
-    columns = [
-        "provider",
-        "model",
-        "variant",
-        "pricing_source_date",
-        "age_days",
-        "confidence",
-        "source_url",
-    ]
-    if fmt is Format.json:
-        emit(
-            rows,
-            fmt=fmt,
-            columns=columns,
-            payload={
-                "today": day.isoformat(),
-                "max_age_days": max_age_days,
-                "checked": len(current),
-                "stale": len(stale),
-                "ok": not stale,
-            },
+    if max_age_days is None:
+        max_age_days = MAX_AGE_DAYS
+    health = catalog_health(_parse_day(today), max_age_days)
+    day = health.today
+    stale = set(health.stale)
+    rows = []
+    for e in health.needing_attention():
+        row = e.as_row(day)
+        problems = (["stale"] if e in stale else []) + ([] if e.verified else ["unverified"])
+        rows.append(
+            {**{c: row[c] for c in _CHECK_COLUMNS if c in row}, "problem": ", ".join(problems)}
         )
+    columns = [*_CHECK_COLUMNS, "problem"]
+    failed = bool(health.stale) or (fail_on_unverified and bool(health.unverified))
+    summary = {**health.summary(), "ok": not failed}
+    if fmt is Format.json:
+        emit(rows, fmt=fmt, columns=columns, payload=summary)
     elif fmt is Format.csv:
         emit(rows, fmt=fmt, columns=columns)
-    elif stale:
+    elif rows:
         emit(
-            rows,
+            [
+                {
+                    "problem": r["problem"],
+                    "provider": r["provider"],
+                    "model": r["model"] + (f" ({r['variant']})" if r["variant"] else ""),
+                    "rate": r["rate"],
+                    "age_days": r["age_days"],
+                }
+                for r in rows
+            ],
             fmt=fmt,
-            columns=columns,
-            title=f"Catalog prices last checked more than {max_age_days} days before {day}",
+            title=f"Catalog prices in force on {day} that need attention "
+            f"(stale: reviewed more than {max_age_days} days earlier)",
         )
-    if stale:
+    counts = (
+        f"{len(health.in_force)} catalog prices in force on {day}: {len(health.stale)} reviewed "
+        f"more than {max_age_days} days earlier, {len(health.unverified)} unverified"
+    )
+    if failed:
         note(
-            f"{len(stale)} of {len(current)} catalog prices in force on {day} were last "
-            f"checked more than {max_age_days} days earlier: re-check them at their source "
-            "and update voicegw_cli/pricing/catalog.json (or set pricing.overrides)."
+            f"{counts}. Re-check them at their source and update "
+            "voicegw_cli/pricing/catalog.json (or set pricing.overrides)."
         )
         raise typer.Exit(1)
     if fmt is Format.table:
-        typer.echo(
-            f"All {len(current)} catalog prices in force on {day} were checked within "
-            f"{max_age_days} days."
-        )
+        typer.echo(f"{counts}: ok.")
+
+
+_CHECK_COLUMNS = (
+    "provider",
+    "model",
+    "variant",
+    "rate",
+    "effective_from",
+    "pricing_source_date",
+    "age_days",
+    "confidence",
+    "source_url",
+)
 
 
 # ------------------------------------------------------------------------- helpers
@@ -195,6 +222,10 @@ _TOKEN_LABELS = (
 
 
 def _rate_row(slot: str, rate: Any) -> dict[str, Any]:
+    """One rate as a row; every price is a plain decimal string (`format_rate`), the same
+    in the table, JSON and CSV."""
+    from voicegw_cli.pricing.rates import format_rate
+
     row: dict[str, Any] = {
         "slot": slot,
         "pricing_source": rate.source,
@@ -202,14 +233,14 @@ def _rate_row(slot: str, rate: Any) -> dict[str, Any]:
         "model": rate.model,
     }
     for attr, _label in _TOKEN_LABELS:
-        row[f"{attr}_per_mtok"] = getattr(rate, attr)
-    row["per_second"] = rate.per_second
-    row["per_minute"] = rate.per_minute
+        row[f"{attr}_per_mtok"] = format_rate(getattr(rate, attr))
+    row["per_second"] = format_rate(rate.per_second)
+    row["per_minute"] = format_rate(rate.per_minute)
     row["per_1m_characters"] = (
-        (rate.per_character * 1_000_000).normalize() if rate.per_character is not None else None
+        format_rate(rate.per_character * 1_000_000) if rate.per_character is not None else None
     )
-    row["billing_increment_seconds"] = rate.billing_increment_seconds
-    row["minimum_seconds"] = rate.minimum_seconds
+    row["billing_increment_seconds"] = format_rate(rate.billing_increment_seconds)
+    row["minimum_seconds"] = format_rate(rate.minimum_seconds)
     row["rounding"] = rate.rounding if rate.billing_increment_seconds else None
     row["valid_from"] = rate.valid_from
     row["valid_to"] = rate.valid_to

@@ -63,6 +63,15 @@ def register(app: typer.Typer) -> None:
         emit(
             rows, fmt=fmt, title="voicegw status", cells={"value": lambda r: _readable(r["value"])}
         )
+        pricing = info.get("pricing") or {}
+        if pricing.get("catalog_stale") or pricing.get("catalog_unverified"):
+            from voicegw_cli.cli.output import note
+
+            note(
+                f"[yellow]{pricing['catalog_stale']} catalog price(s) reviewed more than "
+                f"{pricing['catalog_max_age_days']} days ago, "
+                f"{pricing['catalog_unverified']} unverified:[/] see `voicegw prices check`"
+            )
         if cfg.missing:
             from voicegw_cli.cli.output import note
 

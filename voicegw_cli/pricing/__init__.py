@@ -11,20 +11,31 @@ Every priced item names its `pricing_source`: `genai-prices@<version>`,
 Importing this package loads neither genai-prices, numpy, pyarrow nor pandas.
 """
 
-from voicegw_cli.pricing.catalog import CatalogEntry, catalog_entries, stale_entries
+from voicegw_cli.pricing.catalog import (
+    MAX_AGE_DAYS,
+    CatalogEntry,
+    CatalogHealth,
+    catalog_entries,
+    catalog_health,
+    stale_entries,
+)
 from voicegw_cli.pricing.overrides import parse_overrides
 from voicegw_cli.pricing.pricer import Pricer
 from voicegw_cli.pricing.providers import canonical_provider, split_model_id
-from voicegw_cli.pricing.rates import InvalidUnits, Rate
+from voicegw_cli.pricing.rates import InvalidUnits, Rate, format_rate
 from voicegw_cli.pricing.versions import pricing_versions
 
 __all__ = [
+    "MAX_AGE_DAYS",
     "CatalogEntry",
+    "CatalogHealth",
     "InvalidUnits",
     "Pricer",
     "Rate",
     "canonical_provider",
     "catalog_entries",
+    "catalog_health",
+    "format_rate",
     "parse_overrides",
     "pricing_versions",
     "split_model_id",

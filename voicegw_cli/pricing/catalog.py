@@ -3,8 +3,11 @@
 genai-prices covers LLM tokens well but hardly any speech models, so per-second and
 per-character prices live here: one entry per provider/model (and `variant`, and price
 period), each naming its unit, price, billing increment and minimum, public source and the
-date it was last checked. Lookups are case-insensitive on the model id and its aliases;
-aliases may end in `*` (`aura-2-*` matches `aura-2-thalia-en`).
+date it was last reviewed, with the evidence that review read. Lookups are case-insensitive on
+the model id and its aliases; aliases may end in `*` (`aura-2-*` matches `aura-2-thalia-en`).
+
+`catalog_health` is the one answer to "is the catalog fresh?": `voicegw prices check` and
+`voicegw status` both report its counts, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from voicegw_cli import clock
 from voicegw_cli.pricing.periods import Schedule, StartsOn, period_bounds
-from voicegw_cli.pricing.rates import AUDIO_UNITS, ROUNDINGS, Rate
+from voicegw_cli.pricing.rates import AUDIO_UNITS, ROUNDINGS, Rate, format_rate
 
 UNITS = (*AUDIO_UNITS, "character")
 CONFIDENCE = ("official", "secondary", "unverified")
+#: An entry in force whose last review is older than this many days is stale.
+MAX_AGE_DAYS = 60
 _FIELDS = {
     "provider",
     "model",
@@ -40,7 +46,9 @@ _FIELDS = {
     "pricing_source_date",
     "confidence",
     "note",
+    "evidence",
 }
+_EVIDENCE_FIELDS = {"source", "as_of", "says"}
 _REQUIRED = (
     "provider",
     "model",
@@ -50,6 +58,16 @@ _REQUIRED = (
     "pricing_source_date",
     "confidence",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One source a review read: where (`source`, a URL or a description of a stored
+    copy), what it says, and the date the source itself gives for its figures."""
+
+    source: str
+    says: str
+    as_of: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +88,7 @@ class CatalogEntry:
     rounding: str = "up"
     effective_from: date | None = None
     note: str | None = None
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def source(self) -> str:
@@ -119,6 +138,18 @@ class CatalogEntry:
             **common,
         )
 
+    @property
+    def verified(self) -> bool:
+        return self.confidence != "unverified"
+
+    def rate_text(self) -> str:
+        """The price as people read it: `$0.0048/min`, `$50/1M chars`."""
+        unit = {"second": "s", "minute": "min", "hour": "hour", "character": "char"}[self.unit]
+        if self.per == 1:
+            return f"${format_rate(self.price)}/{unit}"
+        per = {1000: "1K", 1_000_000: "1M"}.get(self.per, f"{self.per:,}")
+        return f"${format_rate(self.price)}/{per} {unit}s"
+
     def as_row(self, today: date | None = None) -> dict[str, Any]:
         row: dict[str, Any] = {
             "provider": self.provider,
@@ -127,9 +158,10 @@ class CatalogEntry:
             "modality": self.modality or "",
             "unit": self.unit,
             "per": self.per,
-            "price_usd": self.price,
-            "billing_increment_seconds": self.billing_increment_seconds,
-            "minimum_seconds": self.minimum_seconds,
+            "price_usd": format_rate(self.price),
+            "rate": self.rate_text(),
+            "billing_increment_seconds": format_rate(self.billing_increment_seconds),
+            "minimum_seconds": format_rate(self.minimum_seconds),
             "effective_from": self.effective_from,
             "pricing_source_date": self.pricing_source_date,
             "confidence": self.confidence,
@@ -224,12 +256,62 @@ def catalog_entries() -> list[CatalogEntry]:
     return list(load_catalog().entries)
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogHealth:
+    """The catalog's state on `today`: which prices in force are stale (last reviewed more
+    than `max_age_days` before `today`) and which are unverified."""
+
+    today: date
+    max_age_days: int
+    in_force: tuple[CatalogEntry, ...]
+    stale: tuple[CatalogEntry, ...]
+    unverified: tuple[CatalogEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No price in force is past its age (unverified prices are reported, not failed)."""
+        return not self.stale
+
+    def needing_attention(self) -> list[CatalogEntry]:
+        """Stale or unverified entries, oldest review first."""
+        return sorted(dict.fromkeys((*self.stale, *self.unverified)), key=_review_order)
+
+    def summary(self) -> dict[str, Any]:
+        dates = [e.pricing_source_date for e in self.in_force]
+        return {
+            "today": self.today,
+            "max_age_days": self.max_age_days,
+            "checked": len(self.in_force),
+            "stale": len(self.stale),
+            "unverified": len(self.unverified),
+            "oldest_review": min(dates) if dates else None,
+            "newest_review": max(dates) if dates else None,
+            "ok": self.ok,
+        }
+
+
+def catalog_health(today: date | None = None, max_age_days: int = MAX_AGE_DAYS) -> CatalogHealth:
+    """Stale and unverified catalog prices in force on `today` (default: today, UTC).
+    Superseded price periods are history, not staleness."""
+    if max_age_days < 0:
+        raise ValueError("max_age_days must not be negative")
+    today = today or clock.now().date()
+    current = tuple(load_catalog().current(today))
+    stale = tuple(
+        sorted((e for e in current if e.age_days(today) > max_age_days), key=_review_order)
+    )
+    unverified = tuple(sorted((e for e in current if not e.verified), key=_review_order))
+    return CatalogHealth(today, max_age_days, current, stale, unverified)
+
+
 def stale_entries(max_age_days: int, today: date) -> list[CatalogEntry]:
-    """Entries in force on `today` whose price was last checked more than
-    `max_age_days` days before `today`, oldest first."""
-    current = load_catalog().current(today)
-    stale = [e for e in current if e.age_days(today) > max_age_days]
-    return sorted(stale, key=lambda e: (e.pricing_source_date, e.provider, e.model))
+    """Entries in force on `today` last reviewed more than `max_age_days` days earlier,
+    oldest first (`catalog_health(today, max_age_days).stale`)."""
+    return list(catalog_health(today, max_age_days).stale)
+
+
+def _review_order(e: CatalogEntry) -> tuple[date, str, str, str]:
+    return (e.pricing_source_date, e.provider, e.model, e.variant or "")
 
 
 def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
@@ -266,6 +348,7 @@ def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
         aliases = raw.get("aliases", [])
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise ValueError(f"{where}: aliases must be a list of strings")
+        evidence = _evidence(raw.get("evidence", []), f"{where}: evidence")
         out.append(
             CatalogEntry(
                 provider=str(raw["provider"]).lower(),
@@ -290,9 +373,30 @@ def parse_catalog(data: Any, *, source: str) -> list[CatalogEntry]:
                 modality=raw.get("modality"),
                 variant=raw.get("variant"),
                 note=raw.get("note"),
+                evidence=evidence,
             )
         )
     return out
+
+
+def _evidence(value: Any, where: str) -> tuple[Evidence, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where}: expected a list of {{source, says, as_of}} objects")
+    out = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{at}: expected an object")
+        unknown = set(item) - _EVIDENCE_FIELDS
+        if unknown:
+            raise ValueError(f"{at}: unknown field(s) {', '.join(sorted(unknown))}")
+        for f in ("source", "says"):
+            if not isinstance(item.get(f), str) or not item[f].strip():
+                raise ValueError(f"{at}: {f} is required text")
+        out.append(
+            Evidence(item["source"], item["says"], _opt_date(item.get("as_of"), f"{at}: as_of"))
+        )
+    return tuple(out)
 
 
 def _decimal(value: Any, where: str) -> Decimal:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Any
+from typing import Any, overload
 
 #: Seconds in each audio billing unit.
 AUDIO_UNITS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600}
@@ -69,6 +69,21 @@ TOKEN_FIELDS = (
     "cached_audio_input",
     "audio_output",
 )
+
+
+@overload
+def format_rate(value: Decimal) -> str: ...
+@overload
+def format_rate(value: None) -> None: ...
+def format_rate(value: Decimal | None) -> str | None:
+    """A rate as a plain decimal string: never exponent notation, no trailing zeros
+    (`Decimal("5E+1")` -> `"50"`, `Decimal("0.00480")` -> `"0.0048"`, 5e-8 ->
+    `"0.00000005"`). Every place that shows a rate (prices show/check, status, JSON and
+    CSV) uses this, so one price has one spelling. None stays None."""
+    if value is None:
+        return None
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
 
 
 class InvalidUnits(ValueError):
