@@ -21,7 +21,7 @@ class Format(StrEnum):
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # never exponent notation ("0E-10")
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, dict):
