@@ -64,16 +64,24 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "role_play",
-        r"\b(?:you|u) (?:to )?(?:act|behave|respond|answer|talk|speak|roleplay) (?:as|like) "
-        r"(?:if|though|a|an|my|the|dan|someone|somebody)\b",
+        r"\b(?:want|need|like|ask|asking|told|tell|telling) (?:you|u) to (?:act|behave|respond|"
+        r"answer|talk|speak|roleplay|pretend) (?:as|like)\b",
     ),
+    (
+        "role_play",
+        r"\b(?:you will|you must|you should|you shall|you'll|you ll|you're going to|"
+        r"you are going to) (?:act|behave|respond|answer|talk|speak) (?:as|like)\b",
+    ),
+    ("role_play", r"\bact (?:as if|as though|like) you (?:are|were|re|'re)\b"),
     ("role_play", r"\brole ?play(?:ing)? (?:as|that|a|an|with me as)\b"),
     ("role_play", r"\b(?:play|start) a game (?:where|in which) you\b"),
     (
         "role_play",
-        rf"\b{_YOU_ARE} (?:now|no longer)\b(?! (?:connected|speaking|talking|through|on hold|"
-        r"transferred|with|going to be|in the queue|being transferred|recording|muted|"
-        r"breaking up|cutting out|back)\b)",
+        rf"\b{_YOU_ARE} (?:now|no longer) (?:a|an|called|named|dan|free|unrestricted|unfiltered|"
+        r"uncensored|evil|jailbroken|not|bound|restricted|limited|my (?:personal )?(?:assistant|ai|"
+        r"slave|servant|friend|girlfriend|boyfriend|lawyer|therapist|grandmother|grandma|god))\b"
+        r"(?! (?:connected|speaking|talking|through|on hold|transferred|with|going to be|"
+        r"in the queue|being transferred|recording|muted)\b)",
     ),
     (
         "role_play",

@@ -58,6 +58,13 @@ allergic to waiting|allergic to paperwork|allergic to mondays|depression era|the
 economic depression|anxiety about|anxious|surgery hours|operation hours|operation of|
 business operation|military operation|radiation from|phone radiation|
 """
+#: A term followed by one of these names an organisation or a place, not a condition
+#: ("the cancer charity", "the heart foundation", "the diabetes centre").
+_INSTITUTION = frozenset(
+    """charity charities research foundation society association awareness fundraiser
+    fundraising walk run center centre hospital ward clinic unit institute trust appeal
+    month week day drive""".split()
+)
 PERSONAL = frozenset(
     """i i'm im i've ive i'd i'll me my mine myself he she he's she's his her him hers we
     we're our us son daughter wife husband mom mum mother dad father child kid kids baby
@@ -117,6 +124,9 @@ def medical_terms(tokens: list[Token]) -> list[Finding]:
             i += 1
             continue
         length, kind = hit
+        if i + length < n and words[i + length] in _INSTITUTION:
+            i += length
+            continue
         if kind == "strong":  # "diagnosed with type two diabetes": one span
             for k in range(i + length, min(n, i + length + 4)):
                 more = _match(_TERMS, words, k)

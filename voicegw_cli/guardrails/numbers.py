@@ -13,12 +13,14 @@ a CVV) is recognised only when the words before it say what it is.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 from voicegw_cli.guardrails.findings import Finding, finding, mask_digits
 from voicegw_cli.guardrails.text import (
     DIGIT_WORDS,
     FILLERS,
+    GLUE,
     REPEAT,
     TEENS,
     TENS,
@@ -32,6 +34,7 @@ _CUE_PAIRS = {
     ("security", "code"): "cvv",
     ("sort", "code"): "sort",
     ("social", "security"): "ssn",
+    ("digit", "code"): "cvv",
     ("medical", "record"): "mrn",
     ("patient", "id"): "mrn",
     ("health", "insurance"): "mrn",
@@ -42,7 +45,7 @@ _CUE_PAIRS = {
 }
 _CUES = {
     **dict.fromkeys(("card", "cards", "visa", "mastercard", "amex", "discover", "cc"), "card"),
-    **dict.fromkeys(("credit", "debit"), "card"),
+    **dict.fromkeys(("credit", "debit", "expiring", "expires", "expiry", "exp"), "card"),
     **dict.fromkeys(("account", "accounts", "acct", "checking", "savings", "iban"), "account"),
     **dict.fromkeys(("routing", "aba", "transit"), "routing"),
     **dict.fromkeys(("cvv", "cvc", "csc", "cvv2", "cid"), "cvv"),
@@ -109,16 +112,6 @@ _CUES = {
             "suite",
             "unit",
             "id",
-            "balance",
-            "total",
-            "amount",
-            "price",
-            "cost",
-            "costs",
-            "paid",
-            "pay",
-            "owe",
-            "charged",
             "year",
             "version",
             "extension",
@@ -350,6 +343,24 @@ def cue(tokens: list[Token], index: int) -> str | None:
     return None
 
 
+def cue_after(tokens: list[Token], index: int) -> str | None:
+    """The same, from the words just after token `index` ("4242 ... that's my visa",
+    "5551234567 is my order number"): used when nothing before says."""
+    seen = 0
+    j = index + 1
+    while j < len(tokens) and j - index <= 6 and seen < 3:
+        t = tokens[j]
+        if t.kind == "w" and t.low not in GLUE:
+            seen += 1
+            nxt = tokens[j + 1].low if j + 1 < len(tokens) else ""
+            pair = _CUE_PAIRS.get((t.low, nxt))
+            found = pair or _CUES.get(t.low)
+            if found:
+                return found
+        j += 1
+    return None
+
+
 def _word_after(tokens: list[Token], index: int) -> str | None:
     j = index + 1
     while j < len(tokens) and (tokens[j].kind == "p" or tokens[j].low in FILLERS):
@@ -507,7 +518,7 @@ def classify_runs(
         n = len(d)
         if n < 3:
             continue
-        kind = cue(tokens, run.first_token)
+        kind = cue(tokens, run.first_token) or cue_after(tokens, run.last_token)
         if kind == "neg" or _is_quantity(tokens, run):
             continue
 
@@ -585,6 +596,15 @@ def _unlabelled(text: str, run: NumberRun, phones: PhoneCheck, kind: str | None)
         s, e = part.span(a, b)
         out.append(finding("pii", "phone", s, e, mask_digits(sub), sub))
         first += b
+    if out:
+        # Digits of the same run around the numbers found are covered too: redacting ten
+        # digits of sixteen would leave six in the clear.
+        edges = [run.start] + [f.start for f in out[1:]]
+        ends = [f.start for f in out[1:]] + [run.end]
+        out = [
+            replace(f, start=min(f.start, s0), end=max(f.end, e0))
+            for f, s0, e0 in zip(out, edges, ends, strict=True)
+        ]
     if not out and kind == "phone" and 7 <= len(d) <= 15:
         out.append(finding("pii", "phone.context", run.start, run.end, mask_digits(d), d))
     return out

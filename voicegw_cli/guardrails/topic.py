@@ -46,7 +46,9 @@ _NEUTRAL = frozenset(
     worked fix fixed change changed cancel cancelled update updated check checked status
     today yesterday tomorrow week weeks month months day days year years time times hour
     hours last next ago soon later early late long back able sent send received receive
-    stuff way lot little bit much many new old first second
+    stuff way lot little bit much many new old first second top bottom left front side
+    inside outside middle corner store shop sell buy bought open close closed opening hours
+    location branch technician engineer visit appointment dot com www website online
     """.split()
 )
 _SIGNALS = re.compile(
@@ -61,7 +63,9 @@ _SIGNALS = re.compile(
     r"(?:your|what s your|whats your) (?:favorite|favourite)|"
     r"(?:what do you think|your opinion) (?:about|of|on) (?:the )?(?:election|politics|president|"
     r"religion|war|god)|(?:stock|crypto|bitcoin) (?:tips|picks|price prediction)|"
+    r"(?:buy|sell|invest in) (?:bitcoin|crypto|ethereum|stocks|shares|gold)|"
     r"(?:translate|summarize|summarise) (?:this|the following|an article|a book)|"
+    r"(?:summarize|summarise) the (?:plot|book|movie|film|story|article|news)|"
     r"write (?:a |some )?(?:python|javascript|java|sql|code|program|script))\b"
 )
 _WORD = re.compile(r"[a-z0-9']+")
