@@ -6,12 +6,14 @@ Two sets, scored with fixtures/guardrails/voicegw.yaml (every category on):
 * `heldout.jsonl` (137 utterances): written after the rules were frozen and never tuned on;
   its figures are the honest estimate of how the rules do on phrasings they have not seen.
 
-Targets (a run below any of them fails):
+Targets (a run below any of them fails), stated in `TARGETS` below:
 
-| set | recall | precision | hard negatives passed clean |
-| --- | --- | --- | --- |
-| dev | card, account, phone >= 0.95; pii, financial >= 0.95; medical, injection >= 0.9; off_topic >= 0.85 | pii, financial, medical, injection >= 0.98; off_topic >= 0.95 | >= 0.98 per category |
-| held-out | card >= 0.85, account, phone >= 0.9; medical >= 0.9, injection >= 0.8, off_topic >= 0.6 | financial, medical, injection >= 0.95; pii >= 0.9; off_topic >= 0.7 | >= 0.98 per category |
+* dev set: recall >= 0.95 for card, account, phone, pii and financial, >= 0.9 for medical
+  and injection, >= 0.85 for off_topic; precision >= 0.98 for pii, financial, medical and
+  injection, >= 0.95 for off_topic; >= 98% of each category's hard negatives pass clean.
+* held-out set: recall >= 0.85 card, >= 0.9 account and phone, >= 0.9 medical, >= 0.8
+  injection, >= 0.6 off_topic; precision >= 0.95 financial, medical and injection, >= 0.9
+  pii, >= 0.7 off_topic; >= 98% of each category's hard negatives pass clean.
 """
 
 from __future__ import annotations
