@@ -92,6 +92,7 @@ COMMAND_MODULES = (
     "reconcile",
     "reprice",
     "budget",
+    "guardrails",
     "prices",
     "audit",
     "secrets",

@@ -572,9 +572,16 @@ def _unlabelled(text: str, run: NumberRun, phones: PhoneCheck, kind: str | None)
             if is_card(sub):
                 s, e = run.span(a, b)
                 return [finding("financial", "card.luhn", s, e, mask_digits(sub), sub)]
+        if len(d) in (15, 16) and card_brand(d) is not None and kind is None:
+            # an issuer's range and length, but not its check digit: a card number with
+            # one digit misheard, as speech-to-text does
+            return [finding("financial", "card.unverified", run.start, run.end, mask_digits(d), d)]
     raw = text[run.start : run.end]
     if len(d) == 9 and _SSN_TYPED.fullmatch(raw.strip()) and ssn_ok(d):
         return [finding("pii", "ssn.format", run.start, run.end, "•" * 9, d)]
+    intl = run.plus or d.startswith("00") or d.startswith("011")
+    if len(d) > (18 if intl else 13):
+        return []  # longer than any phone number (E.164 has at most 15 digits)
     out: list[Finding] = []
     first = 0
     pieces = run.pieces

@@ -16,7 +16,7 @@ Detectors by category (the `detector` names events carry):
 
 * `pii`: `phone`, `phone.context`, `email.spoken`, `email.typed`, `ssn.context`,
   `ssn.format`, `dob`
-* `financial`: `card.luhn`, `card.context`, `account.iban`, `account.routing`,
+* `financial`: `card.luhn`, `card.context`, `card.unverified`, `account.iban`, `account.routing`,
   `account.routing_context`, `account.sort_code`, `account.number`, `security_code.cvv`,
   `security_code.pin`
 * `medical`: `medical.condition`, `medical.medication`, `medical.diagnosis`,

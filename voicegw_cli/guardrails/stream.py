@@ -91,9 +91,10 @@ class StreamGuard:
             return len(held)
         cut = len(held)
         last = tokens[-1]
+        i = len(tokens)
         if last.end == len(held) and last.kind != "p":  # a word or number cut by chunking
             cut = last.start
-        i = len(tokens)
+            i -= 1  # (it may be the next digit: look at the number before it)
         if self.numbers:
             while i > 0 and _numberish(tokens[i - 1]):
                 i -= 1
@@ -109,7 +110,8 @@ class StreamGuard:
                     first = max(0, len(tokens) - len(window) + k - 3)
                     cut = min(cut, tokens[first].start)
                     break
-            if last.low in TLDS:  # "dot co" may go on "dot uk"
+            if last.low in TLDS and len(tokens) > 1 and tokens[-2].low in ("dot", "."):
+                # "dot co" may go on "dot uk"
                 cut = min(cut, tokens[max(0, len(tokens) - 4)].start)
         if self.phrase_words:
             words = [t for t in tokens if t.kind != "p"]
@@ -165,7 +167,7 @@ class StreamGuard:
             moved = False
             for f in findings:
                 if f.start - base < cut < f.end - base:
-                    cut, moved = max(0, f.start - base), True
+                    cut, moved = max(0, f.start - base), cut > 0
         if cut == 0 and not final:
             return ""
         final_hits = [self.policy.hit(f, self.side, base) for f in findings if f.end - base <= cut]
