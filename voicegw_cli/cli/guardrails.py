@@ -129,6 +129,10 @@ def register(app: typer.Typer) -> None:
             fmt=fmt,
             title=f"Guardrail events ({len(rows)})",
             columns=list(LIST_FIELDS),
+            cells={  # people get short times and session ids; json and csv the full ones
+                "ts": lambda r: r["ts"][:19].replace("T", " "),
+                "session_id": lambda r: (r["session_id"] or "")[:8],
+            },
         )
 
     app.add_typer(g, name="guardrails")

@@ -187,6 +187,7 @@ _DOB_CUES = (
     ("dob",),
     ("d", "o", "b"),
 )
+_DOB_FIRST = frozenset(c[0] for c in _DOB_CUES)
 _DOB_SKIP = frozenset({"is", "it's", "its", "was", "my", "the", ":", ",", "um", "uh", "er", "oh"})
 
 
@@ -206,6 +207,8 @@ def dates_of_birth(tokens: list[Token]) -> list[Finding]:
     out: list[Finding] = []
     n = len(tokens)
     for i in range(n):
+        if tokens[i].low not in _DOB_FIRST:
+            continue
         for cue in _DOB_CUES:
             if tuple(t.low for t in tokens[i : i + len(cue)]) != cue:
                 continue
