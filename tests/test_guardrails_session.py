@@ -429,3 +429,27 @@ def test_events_fold_exactly_once(cfg) -> None:
             items = store.conn.execute("SELECT count(*) FROM line_items").fetchall()[0][0]
         assert (n, items) == (1, 0)
     assert events(cfg)[0]["excerpt"] == "j•••@g•••.com"
+
+
+def test_prewarm_builds_policies_and_guard_is_idempotent(cfg) -> None:
+    from voicegw_cli.guardrails import policy as policy_mod
+
+    vg.configure(cfg)
+    vg.prewarm()
+    settings = cfg.projects["support"].guardrails
+    assert policy_mod._policies[id(settings)][0] is settings  # built before any call
+
+    async def main() -> None:
+        session = session_with(recording_llm())
+        g1 = vg.guard(session)
+        g2 = vg.guard(session, bypass=True, reason="again")
+        assert g1 is g2 and g1.bypass and g1.project == "support"
+        g1.detach()
+        agent = speaking_agent()
+        await session.start(agent, record=False)  # detached: the agent is not wrapped
+        try:
+            assert "llm_node" not in agent.__dict__
+        finally:
+            await session.aclose()
+
+    asyncio.run(main())
