@@ -28,6 +28,18 @@ GUARDRAIL_ACTIONS = ("redact", "block", "alert", "off")
 #: Providers whose usage and cost APIs `voicegw pull` reads (keys of `admin_keys:`).
 ADMIN_KEY_PROVIDERS = ("openai", "anthropic", "deepgram", "elevenlabs", "cartesia")
 _ADMIN_KEY_FIELDS = {"key", "base_url", "project_id", "version"}
+GUARDRAIL_SIDES = ("input", "output")
+#: A scalar action (`pii: redact`) applies to these sides; the rest stay `off`. Injection and
+#: topic are properties of what the caller says, not of what the agent says back.
+GUARDRAIL_SCALAR_SIDES = {
+    "pii": GUARDRAIL_SIDES,
+    "financial": GUARDRAIL_SIDES,
+    "medical": GUARDRAIL_SIDES,
+    "prompt_injection": ("input",),
+    "off_topic": ("input",),
+}
+DEFAULT_BLOCK_MESSAGE = "Sorry, I can't help with that. Is there anything else I can do for you?"
+_GUARDRAIL_KEYS = {"enabled", "categories", "topic", "block_message", "phone_regions", "allow"}
 
 _TOP_KEYS = {
     "projects",
@@ -60,6 +72,55 @@ _PROJECT_KEYS = {
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+@dataclass(frozen=True, slots=True)
+class GuardrailTopic:
+    """What the project is about: `off_topic` flags turns clearly outside it."""
+
+    description: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailSettings:
+    """A project's `guardrails:` block, validated. `actions[side][category]` is the action."""
+
+    enabled: bool = False
+    actions: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {
+            s: dict.fromkeys(GUARDRAIL_CATEGORIES, "off") for s in GUARDRAIL_SIDES
+        }
+    )
+    topic: GuardrailTopic | None = None
+    block_message: str = DEFAULT_BLOCK_MESSAGE
+    phone_regions: tuple[str, ...] = ("US",)
+    allow: tuple[str, ...] = ()
+
+    def action(self, side: str, category: str) -> str:
+        return self.actions[side][category] if self.enabled else "off"
+
+    @property
+    def active(self) -> bool:
+        """True when at least one category acts on at least one side."""
+        return self.enabled and any(a != "off" for s in self.actions.values() for a in s.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "categories": {
+                c: {side: self.actions[side][c] for side in GUARDRAIL_SIDES}
+                for c in GUARDRAIL_CATEGORIES
+            },
+            "topic": (
+                {"description": self.topic.description, "keywords": list(self.topic.keywords)}
+                if self.topic
+                else None
+            ),
+            "block_message": self.block_message,
+            "phone_regions": list(self.phone_regions),
+            "allow": list(self.allow),
+        }
+
+
 @dataclass(slots=True)
 class Project:
     id: str
@@ -72,7 +133,7 @@ class Project:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     default_stack: str | None = None
     fallback_stack: str | None = None
-    guardrails: dict[str, Any] = field(default_factory=dict)
+    guardrails: GuardrailSettings = field(default_factory=GuardrailSettings)
     stt_model: str | None = None
     llm_model: str | None = None
     tts_model: str | None = None
@@ -308,19 +369,65 @@ def _parse_providers(v: _V, value: Any, key: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _parse_guardrails(v: _V, value: Any, key: str) -> dict[str, Any]:
+def _parse_guardrails(v: _V, value: Any, key: str) -> GuardrailSettings:
     data = v.mapping(value, key)
-    v.known(data, {"enabled", "categories"}, key)
+    v.known(data, _GUARDRAIL_KEYS, key)
     cats = v.mapping(data.get("categories"), f"{key}.categories")
     v.known(cats, set(GUARDRAIL_CATEGORIES), f"{key}.categories")
-    categories = {
-        c: v.choice(cats.get(c), f"{key}.categories.{c}", GUARDRAIL_ACTIONS, "off")
-        for c in GUARDRAIL_CATEGORIES
-    }
-    return {
-        "enabled": v.boolean(data.get("enabled"), f"{key}.enabled", bool(data)),
-        "categories": categories,
-    }
+    actions: dict[str, dict[str, str]] = {s: {} for s in GUARDRAIL_SIDES}
+    for c in GUARDRAIL_CATEGORIES:
+        ckey = f"{key}.categories.{c}"
+        raw = cats.get(c)
+        if isinstance(raw, dict):  # per side: {input: block, output: redact}
+            v.known(raw, set(GUARDRAIL_SIDES), ckey)
+            for side in GUARDRAIL_SIDES:
+                actions[side][c] = v.choice(
+                    raw.get(side), f"{ckey}.{side}", GUARDRAIL_ACTIONS, "off"
+                )
+        else:
+            action = v.choice(raw, ckey, GUARDRAIL_ACTIONS, "off")
+            for side in GUARDRAIL_SIDES:
+                actions[side][c] = action if side in GUARDRAIL_SCALAR_SIDES[c] else "off"
+    if actions["output"]["off_topic"] not in ("off", "alert"):
+        raise v.fail(
+            f"{key}.categories.off_topic.output",
+            "must be alert or off: judging a whole reply off-topic would hold all of it back",
+        )
+    topic: GuardrailTopic | None = None
+    if data.get("topic") is not None:
+        tkey = f"{key}.topic"
+        raw_topic = v.mapping(data.get("topic"), tkey)
+        v.known(raw_topic, {"description", "keywords"}, tkey)
+        description = v.string(raw_topic.get("description"), f"{tkey}.description", required=True)
+        keywords = v.str_list(raw_topic.get("keywords"), f"{tkey}.keywords")
+        topic = GuardrailTopic(
+            description=(description or "").strip(),
+            keywords=tuple(k.strip().lower() for k in keywords if k.strip()),
+        )
+    if topic is None and any(actions[s]["off_topic"] != "off" for s in GUARDRAIL_SIDES):
+        raise v.fail(
+            f"{key}.topic",
+            "is required when categories.off_topic is not off (a description and keywords)",
+        )
+    message = v.string(data.get("block_message"), f"{key}.block_message")
+    if message is not None and not message.strip():
+        raise v.fail(f"{key}.block_message", "must not be empty (it is what the agent says)")
+    regions = [
+        r.strip().upper() for r in v.str_list(data.get("phone_regions"), f"{key}.phone_regions")
+    ]
+    for i, region in enumerate(regions):
+        if not re.fullmatch(r"[A-Z]{2}", region):
+            raise v.fail(
+                f"{key}.phone_regions[{i}]", f"must be a two-letter region code, got {region!r}"
+            )
+    return GuardrailSettings(
+        enabled=v.boolean(data.get("enabled"), f"{key}.enabled", bool(data)),
+        actions=actions,
+        topic=topic,
+        block_message=(message or DEFAULT_BLOCK_MESSAGE).strip(),
+        phone_regions=tuple(regions) or ("US",),
+        allow=tuple(v.str_list(data.get("allow"), f"{key}.allow")),
+    )
 
 
 def parse_project(

@@ -7,6 +7,7 @@
         admission = await voicegw.budget_guard().admit()   # raises if blocked
         session = AgentSession(stt=..., llm=..., tts=...)
         voicegw.track(session)                      # before or after session.start()
+        voicegw.guard(session)                      # the project's guardrails: policy
         await session.start(agent=MyAgent(), room=ctx.room)
 
 Usage is queued on the event loop (one deque append per event) and priced and written to
@@ -28,6 +29,7 @@ from weakref import WeakKeyDictionary
 from voicegw_cli.budget import Admission, BudgetGuard, BudgetUnavailableError
 from voicegw_cli.config import Config, current_project, load_config, resolve_project, set_project
 from voicegw_cli.errors import BudgetExceededError
+from voicegw_cli.hook.guardrails import SessionGuard, guard, warm_guardrails
 from voicegw_cli.hook.recorder import Recorder, flush_all, shared_recorder
 
 if TYPE_CHECKING:
@@ -41,11 +43,13 @@ __all__ = [
     "BudgetGuard",
     "BudgetUnavailableError",
     "JobRequestFilter",
+    "SessionGuard",
     "aflush",
     "budget_guard",
     "configure",
     "current_project",
     "flush",
+    "guard",
     "job_request_filter",
     "prewarm",
     "set_project",
@@ -118,6 +122,7 @@ def prewarm(proc: Any = None) -> None:
     cfg = get_config()
     recorder(cfg).warm()
     budget_guard(cfg)
+    warm_guardrails(cfg)
 
 
 async def _flush_on_job_shutdown() -> None:

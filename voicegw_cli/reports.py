@@ -204,7 +204,22 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
         for i in range(14)
     ]
     out["provider_keys"] = provider_keys(store, project, p)
+    out.update(guardrails_summary(store, project, p, month))
     return out
+
+
+def guardrails_summary(store: Store, project: str, p: Any, month: Period) -> dict[str, Any]:
+    """The project's guardrail policy and this month's guardrail events by kind/category/action."""
+    from voicegw_cli.config import GuardrailSettings
+    from voicegw_cli.guardrails.events import event_counts
+
+    settings = p.guardrails if p is not None else GuardrailSettings()
+    counts = event_counts(store.conn, project, month.start_utc, month.end_utc)
+    return {
+        "guardrails": settings.as_dict(),
+        "guardrail_events": counts,
+        "guardrail_events_month": sum(c["events"] for c in counts),
+    }
 
 
 def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, Any]]:

@@ -20,6 +20,13 @@ from pathlib import Path
 from typing import IO, Any
 
 SUFFIX = ".ndjson"
+#: Guardrail events go to files of their own in this subdirectory (same writer, same
+#: fold discipline); line-item readers list only the spool's top level and never see them.
+EVENTS_SUBDIR = "guardrails"
+
+
+def events_dir(spool_dir: str | Path) -> Path:
+    return Path(spool_dir) / EVENTS_SUBDIR
 
 
 def dumps_record(record: dict[str, Any]) -> str:

@@ -176,6 +176,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "reconcile": ("reconcile",),
     "reprice": ("reprice",),
     "budget": ("budget",),
+    "guardrails": ("guardrails",),
     "prices": ("prices",),
     "audit": ("audit",),
     "secrets": ("rotate-secret",),

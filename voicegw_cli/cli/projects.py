@@ -142,3 +142,26 @@ def register(app: typer.Typer) -> None:
         console.print(Panel(_bar_chart(d["daily_spend"]), title="Daily spend, last 14 days"))
         if d["provider_keys"]:
             emit(d["provider_keys"], fmt=fmt, title="Provider keys")
+        console.print(_guardrails_line(d["guardrails"]))
+        if d["guardrail_events"]:
+            emit(
+                d["guardrail_events"],
+                fmt=fmt,
+                title=f"Guardrail events this month ({d['guardrail_events_month']:,})",
+                columns=["kind", "category", "action", "events"],
+            )
+
+
+def _guardrails_line(g: dict) -> str:
+    """'Guardrails: pii redact · financial input block, output redact' (or off)."""
+    if not g["enabled"]:
+        return "Guardrails: off"
+    parts = []
+    for cat, sides in g["categories"].items():
+        if sides["input"] == sides["output"]:
+            if sides["input"] != "off":
+                parts.append(f"{cat} {sides['input']}")
+        else:
+            on = [f"{side} {a}" for side, a in sides.items() if a != "off"]
+            parts.append(f"{cat} {', '.join(on)}")
+    return "Guardrails: " + (" · ".join(parts) if parts else "all categories off")

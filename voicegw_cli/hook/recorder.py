@@ -30,7 +30,7 @@ from typing import Any
 
 from voicegw_cli import clock
 from voicegw_cli.items import UNPRICED, LineItem
-from voicegw_cli.spool import SpoolWriter, dumps_record
+from voicegw_cli.spool import SpoolWriter, dumps_record, events_dir
 
 log = logging.getLogger("voicegw.hook")
 
@@ -78,6 +78,8 @@ class RecorderStats:
     convert_errors: int = 0
     write_errors: int = 0
     unpriced: int = 0
+    #: Guardrail events written to the events spool.
+    events_written: int = 0
     #: Longest stretch of flusher work between GIL releases, seconds.
     longest_stretch_s: float = 0.0
 
@@ -143,6 +145,11 @@ class Recorder:
         self._pricer_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._writer = SpoolWriter(self.spool_dir)
+        # Guardrail events: records queued on the loop, written beside the usage (the
+        # writer opens its file on first use, so processes without guardrails have none).
+        self._events: deque[dict[str, Any]] = deque()
+        self._event_writer = SpoolWriter(events_dir(self.spool_dir))
+        self._unwritten_events = b""
         self._pricer: Any = None
         self._pricer_ready = False
         self._unwritten = b""
@@ -159,6 +166,10 @@ class Recorder:
     def submit(self, convert: Converter, payload: Any) -> None:
         """Queue one event; called on the agent's event loop, so it only appends."""
         self._queue.append((convert, payload))
+
+    def submit_event(self, record: dict[str, Any]) -> None:
+        """Queue one guardrail event record (on the event loop: a single append)."""
+        self._events.append(record)
 
     def wake(self) -> None:
         """Ask the flusher to drain now (e.g. a session closed) instead of at the next tick."""
@@ -206,6 +217,7 @@ class Recorder:
     def close(self) -> None:
         self.stop()
         self._writer.close()
+        self._event_writer.close()
 
     # -------------------------------------------------------------- draining
 
@@ -218,7 +230,7 @@ class Recorder:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._events)
 
     def warm(self) -> None:
         """Load price tables now (e.g. in a worker's setup function), not at first use."""
@@ -255,8 +267,31 @@ class Recorder:
         if item.cost_usd is None:
             self.stats.unpriced += 1
 
+    def _drain_events(self) -> None:
+        """Write queued guardrail events (called with the drain lock held)."""
+        q = self._events
+        if not q and not self._unwritten_events:
+            return
+        records: list[dict[str, Any]] = []
+        while True:
+            try:
+                records.append(q.popleft())
+            except IndexError:
+                break
+        data = self._unwritten_events + b"".join(dumps_record(r).encode() + b"\n" for r in records)
+        try:
+            self._event_writer.write_lines(data)
+        except OSError as exc:
+            self.stats.write_errors += 1
+            log.error("voicegw: cannot write guardrail events (%s); will retry", exc)
+            self._unwritten_events = data if len(data) <= _MAX_UNWRITTEN_BYTES else b""
+            return
+        self._unwritten_events = b""
+        self.stats.events_written += len(records)
+
     def _drain(self) -> int:
         with self._drain_lock:
+            self._drain_events()
             q = self._queue
             batch: list[tuple[Converter, Any]] = []
             pop = q.popleft

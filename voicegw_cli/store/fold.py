@@ -5,6 +5,10 @@ items, so a fold killed midway rolls back whole and the next one redoes it; line
 unique, so even a replayed chunk adds nothing. A torn last line (a writer mid-append) is
 left for the next fold. Files whose writer is gone and whose bytes are all folded are
 retired (deleted) after the commit.
+
+Guardrail events live in the spool's `guardrails/` subdirectory, in files of their own
+written the same way; they are folded in the same pass and the same transaction into
+`guardrail_events`, their offsets kept in `spool_offsets` under `guardrails/<file>`.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from typing import Any
 
 from voicegw_cli import clock
 from voicegw_cli.items import COLUMNS
-from voicegw_cli.spool import pending
+from voicegw_cli.spool import EVENTS_SUBDIR, events_dir, pending
 
 log = logging.getLogger("voicegw.store")
 
 _INT_TYPES = {"BIGINT"}
+#: Offset keys of guardrail-event files start with this.
+EVENTS_PREFIX = EVENTS_SUBDIR + "/"
 
 
 def raw_schema():
@@ -140,6 +146,7 @@ def insert_items(conn: Any, table: Any) -> int:
 class FoldResult:
     files_seen: int = 0
     items_added: int = 0
+    events_added: int = 0
     lines_read: int = 0
     bad_lines: int = 0
     torn_bytes_discarded: int = 0
@@ -147,7 +154,59 @@ class FoldResult:
 
     @property
     def changed(self) -> bool:
-        return bool(self.items_added or self.files_retired or self.lines_read)
+        return bool(self.items_added or self.events_added or self.files_retired or self.lines_read)
+
+
+def parse_events(data: bytes) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Guardrail-event NDJSON to rows of text columns; returns the unreadable lines."""
+    from voicegw_cli.guardrails.events import EVENT_COLUMN_NAMES
+
+    rows: list[dict[str, Any]] = []
+    bad: list[bytes] = []
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not all(rec.get(k) for k in ("id", "ts", "kind")):
+                raise ValueError("not a guardrail event")
+            row: dict[str, Any] = {}
+            for name in EVENT_COLUMN_NAMES:
+                v = rec.get(name)
+                if isinstance(v, dict | list):
+                    v = json.dumps(v, separators=(",", ":"))
+                row[name] = None if v is None else str(v)
+            rows.append(row)
+        except (ValueError, TypeError):
+            bad.append(line)
+    return rows, bad
+
+
+def insert_events(conn: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert events whose id the store does not hold yet (inside the caller's transaction)."""
+    if not rows:
+        return 0
+    import pyarrow as pa
+
+    from voicegw_cli.guardrails.events import EVENT_COLUMN_NAMES
+
+    table = pa.Table.from_pylist(
+        rows, schema=pa.schema([pa.field(n, pa.string()) for n in EVENT_COLUMN_NAMES])
+    )
+    cols = ", ".join(
+        "CAST(CAST(ts AS TIMESTAMPTZ) AS TIMESTAMP)" if n == "ts" else n for n in EVENT_COLUMN_NAMES
+    )
+    conn.register("_events", table)
+    try:
+        before = conn.execute("SELECT count(*) FROM guardrail_events").fetchall()[0][0]
+        conn.execute(
+            f"""INSERT OR IGNORE INTO guardrail_events SELECT {cols} FROM _events
+            QUALIFY row_number() OVER (PARTITION BY id) = 1"""
+        )
+        after = conn.execute("SELECT count(*) FROM guardrail_events").fetchall()[0][0]
+    finally:
+        conn.unregister("_events")
+    return after - before
 
 
 def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
@@ -156,41 +215,56 @@ def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
     offsets = {f: off for f, off, _ in rows}
     retired_before = {f for f, _, r in rows if r}
     tables = []
+    events: list[dict[str, Any]] = []
     new_offsets: dict[str, int] = {}
-    retire: list[Path] = []
+    retire: list[tuple[str, Path]] = []
     bad: list[tuple[str, bytes]] = []
-    for chunk in pending(spool_dir, offsets):
-        result.files_seen += 1
-        if chunk.name in retired_before:  # folded and retired; only the delete was lost
-            retire.append(chunk.path)
-            continue
-        if chunk.data:
-            table, bad_lines = parse_ndjson(chunk.data)
-            tables.append(table)
-            bad.extend((chunk.name, b) for b in bad_lines)
-            result.lines_read += table.num_rows + len(bad_lines)
-            new_offsets[chunk.name] = chunk.end
-        if not chunk.writer_alive:
-            size = chunk.path.stat().st_size
-            if size > chunk.end:
-                result.torn_bytes_discarded += size - chunk.end
-                log.warning(
-                    "%s: discarding %d bytes of a torn last line from a writer that is gone",
-                    chunk.path,
-                    size - chunk.end,
-                )
-            new_offsets[chunk.name] = chunk.end
-            retire.append(chunk.path)
+    for prefix, directory in (("", Path(spool_dir)), (EVENTS_PREFIX, events_dir(spool_dir))):
+        own = {
+            k[len(prefix) :]: v
+            for k, v in offsets.items()
+            if k.startswith(prefix) and "/" not in k[len(prefix) :]
+        }
+        for chunk in pending(directory, own):
+            key = prefix + chunk.name
+            result.files_seen += 1
+            if key in retired_before:  # folded and retired; only the delete was lost
+                retire.append((key, chunk.path))
+                continue
+            if chunk.data:
+                if prefix:
+                    event_rows, bad_lines = parse_events(chunk.data)
+                    events.extend(event_rows)
+                    read = len(event_rows)
+                else:
+                    table, bad_lines = parse_ndjson(chunk.data)
+                    tables.append(table)
+                    read = table.num_rows
+                bad.extend((key, b) for b in bad_lines)
+                result.lines_read += read + len(bad_lines)
+                new_offsets[key] = chunk.end
+            if not chunk.writer_alive:
+                size = chunk.path.stat().st_size
+                if size > chunk.end:
+                    result.torn_bytes_discarded += size - chunk.end
+                    log.warning(
+                        "%s: discarding %d bytes of a torn last line from a writer that is gone",
+                        chunk.path,
+                        size - chunk.end,
+                    )
+                new_offsets[key] = chunk.end
+                retire.append((key, chunk.path))
     result.bad_lines = len(bad)
     if not new_offsets and not retire:
         return result
-    retire_names = {p.name for p in retire}
+    retire_names = {key for key, _ in retire}
     conn.execute("BEGIN TRANSACTION")
     try:
         if tables:
             import pyarrow as pa  # only when there is something to fold: costs start-up time
 
             result.items_added = insert_items(conn, pa.concat_tables(tables))
+        result.events_added = insert_events(conn, events)
         stamp = clock.utcnow_naive()
         for name, end in new_offsets.items():
             conn.execute(
@@ -211,10 +285,10 @@ def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
         raise
     if bad:
         _quarantine(spool_dir, bad)
-    for path in retire:
+    for key, path in retire:
         try:
             path.unlink()
-            result.files_retired.append(path.name)
+            result.files_retired.append(key)
         except FileNotFoundError:
             pass
     return result

@@ -92,6 +92,17 @@ def m1401_admin_keys(conn: Any) -> None:
     )
 
 
+@migration
+def m1001_guardrail_events(conn: Any) -> None:
+    conn.execute(
+        """CREATE TABLE guardrail_events (
+            id VARCHAR PRIMARY KEY, ts TIMESTAMP NOT NULL, project VARCHAR NOT NULL,
+            session_id VARCHAR, agent VARCHAR, kind VARCHAR NOT NULL, side VARCHAR,
+            category VARCHAR, action VARCHAR, detector VARCHAR, excerpt VARCHAR,
+            metadata VARCHAR)"""
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Apply pending steps, each in its own transaction with its record."""
     conn.execute(
