@@ -27,6 +27,7 @@ WRITER = textwrap.dedent(
     from voicegw_cli.spool import SpoolWriter
 
     spool, wid, batches, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    folded = sys.argv[5] if len(sys.argv) > 5 else None  # appears once a fold has run
     w = SpoolWriter(spool)
     t0 = datetime(2026, 11, 10, tzinfo=UTC)
     n = 0
@@ -41,6 +42,10 @@ WRITER = textwrap.dedent(
             n += 1
         w.write(recs)
         time.sleep(random.random() * 0.01)
+        if folded and b == batches // 2:  # the second half lands while folds run, however
+            import os                      # slow the machine is
+            while not os.path.exists(folded):
+                time.sleep(0.01)
     w.close()
     """
 )
@@ -53,16 +58,17 @@ def _count(config) -> int:
 
 def test_fold_exactly_once_with_concurrent_writers(config, tmp_path: Path) -> None:
     writers, batches, per = 4, 60, 50
+    marker = tmp_path / "folded-once"
+    args = [str(config.spool_dir), str(batches), str(per), str(marker)]
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(config.spool_dir), str(w), str(batches), str(per)]
-        )
+        subprocess.Popen([sys.executable, "-c", WRITER, args[0], str(w), *args[1:]])
         for w in range(writers)
     ]
     folds = 0
     while any(p.poll() is None for p in procs):
         with Store.open(config):  # folds while the writers append
             folds += 1
+        marker.touch()
         time.sleep(0.02)
     assert all(p.wait() == 0 for p in procs)
     with Store.open(config) as store:
