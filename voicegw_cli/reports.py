@@ -207,7 +207,25 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
         for i in range(14)
     ]
     out["provider_keys"] = provider_keys(store, project, p)
+    out["key_sources"] = key_sources(store, [project])
     return out
+
+
+def key_sources(store: Store, projects: list[str]) -> list[dict[str, Any]]:
+    """Per project and provider: which layer its key comes from (store, project YAML,
+    top-level YAML, environment) - never the key. A config the gateway cannot read gives
+    one row naming the problem instead of failing the whole report."""
+    from voicegw_cli.errors import ConfigError
+    from voicegw_cli.gateway import Gateway, RuntimeState
+
+    gw = Gateway(store.config, RuntimeState.from_conn(store.conn, store.config))
+    rows: list[dict[str, Any]] = []
+    for project in projects:
+        try:
+            rows += [{"project": project, **r} for r in gw.key_sources(project)]
+        except ConfigError as exc:
+            rows.append({"project": project, "provider": "", "source": "error", "where": str(exc)})
+    return rows
 
 
 def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, Any]]:

@@ -85,6 +85,7 @@ COMMAND_MODULES = (
     "init",
     "status",
     "projects",
+    "providers",
     "costs",
     "logs",
     "ingest",

@@ -139,3 +139,10 @@ def register(app: typer.Typer) -> None:
         console.print(Panel(_bar_chart(d["daily_spend"]), title="Daily spend, last 14 days"))
         if d["provider_keys"]:
             emit(d["provider_keys"], fmt=fmt, title="Provider keys")
+        if d["key_sources"]:
+            emit(
+                d["key_sources"],
+                fmt=fmt,
+                title="Key sources (what a plugin built for this project gets)",
+                columns=["provider", "source", "where"],
+            )

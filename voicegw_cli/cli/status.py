@@ -10,7 +10,8 @@ from voicegw_cli.cli.output import Format, FormatOpt
 def register(app: typer.Typer) -> None:
     @app.command()
     def status(fmt: FormatOpt = Format.table) -> None:
-        """Config, store, spool backlog, projects, time zone, pricing data, missing keys."""
+        """Config, store, spool backlog, projects, time zone, pricing data, missing values,
+        and where each project's provider keys come from."""
         from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import dumps, emit
         from voicegw_cli.config import merged_projects
@@ -26,6 +27,9 @@ def register(app: typer.Typer) -> None:
             result = store.fold()
             stats = queries.store_stats(store.conn)
             projects = merged_projects(cfg, store.conn)
+            from voicegw_cli.reports import key_sources
+
+            sources = key_sources(store, sorted(projects))
         info = {
             "config": cfg.source,
             "store": str(cfg.store_path),
@@ -40,6 +44,7 @@ def register(app: typer.Typer) -> None:
             "projects": sorted(projects),
             "default_project": cfg.default_project or "default",
             "missing": list(cfg.missing),
+            "key_sources": sources,
         }
         try:
             from voicegw_cli.pricing import pricing_versions
@@ -50,8 +55,9 @@ def register(app: typer.Typer) -> None:
         if fmt is Format.json:
             typer.echo(dumps(info))
             return
-        rows = [{"setting": k, "value": v} for k, v in info.items()]
+        rows = [{"setting": k, "value": v} for k, v in info.items() if k != "key_sources"]
         if fmt is Format.csv:
+            rows.append({"setting": "key_sources", "value": sources})
             emit(rows, fmt=fmt)
             return
         from voicegw_cli.cli.output import _cell
@@ -62,6 +68,13 @@ def register(app: typer.Typer) -> None:
             title="voicegw status",
             cells={"value": lambda r: _cell(r["value"]) if r["value"] not in ([], None) else "—"},
         )
+        if sources:
+            emit(
+                sources,
+                fmt=fmt,
+                title="Provider keys by project (where each comes from; never the key)",
+                columns=["project", "provider", "source", "where"],
+            )
         if cfg.missing:
             from voicegw_cli.cli.output import note
 
