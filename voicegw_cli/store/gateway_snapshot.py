@@ -83,5 +83,5 @@ def refresh_gateway_snapshot(conn: Any, config: Config) -> bool:
         os.write(fd, json.dumps(payload, separators=(",", ":")).encode("utf-8"))
     finally:
         os.close(fd)
-    os.replace(tmp, path)
+    os.rename(tmp, path)  # atomic replace on POSIX (the store's file locks are POSIX too)
     return True
