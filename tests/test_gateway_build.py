@@ -559,3 +559,51 @@ def test_stored_keys_survive_secret_rotation(write_config) -> None:
     gw = Gateway(cfg)
     assert received(gw.build("llm", "openai/gpt-4o-mini", "tenant")) == "tenant-openai-key"
     assert received(gw.build("stt", "deepgram/nova-3", "tenant")) == "store-deepgram-key"
+
+
+def _http_settings(plugin_obj: Any) -> tuple[Any, ...]:
+    client = plugin_obj._client
+    http = client._client
+    pool = http._transport._pool
+    return (
+        str(client.base_url),
+        client.max_retries,
+        http.timeout,
+        http.follow_redirects,
+        pool._max_connections,
+        pool._max_keepalive_connections,
+        pool._keepalive_expiry,
+    )
+
+
+def test_clients_we_build_match_the_plugins_own(write_config, monkeypatch) -> None:
+    """The OpenAI-family and Anthropic objects get a client on one shared TLS context (the
+    CA bundle loaded once, not per object); everything else about the client is what the
+    plugin itself would have built."""
+    from livekit.plugins import anthropic, openai
+
+    from voicegw_cli.gateway.kinds import shared_tls_context
+
+    _env_all(monkeypatch)
+    gw = Gateway(write_config(_yaml()))
+    pairs = [
+        (gw.build("llm", "openai/gpt-4o-mini"), openai.LLM(model="gpt-4o-mini", api_key="x")),
+        (gw.build("stt", "openai/whisper-1"), openai.STT(model="whisper-1", api_key="x")),
+        (gw.build("tts", "openai/tts-1"), openai.TTS(model="tts-1", api_key="x")),
+        (
+            gw.build("llm", "groq/llama-3.1-8b-instant"),
+            openai.LLM(model="m", api_key="x", base_url="https://api.groq.com/openai/v1"),
+        ),
+        (
+            gw.build("llm", "anthropic/claude-haiku-4-5"),
+            anthropic.LLM(model="claude-haiku-4-5", api_key="x"),
+        ),
+    ]
+    for ours, theirs in pairs:
+        assert _http_settings(ours) == _http_settings(theirs), type(theirs)
+        assert ours._client._client._transport._pool._ssl_context is shared_tls_context()
+        assert getattr(ours, "_owns_client", True) is True
+    # an option that configures the client itself: the plugin builds its own
+    own = gw.build("llm", "openai/gpt-4o-mini", timeout=None, max_retries=3)
+    assert own._client.max_retries == 3
+    assert own._client._client._transport._pool._ssl_context is not shared_tls_context()

@@ -456,6 +456,14 @@ class Gateway:
                 continue
             if provider.kind.module not in modules:
                 modules.append(provider.kind.module)
+        if any(
+            p.kind.module == "livekit.plugins.openai" or p.kind.id == "anthropic"
+            for p in (providers.get(i) for i in ids)
+            if p is not None
+        ):
+            from voicegw_cli.gateway.kinds import shared_tls_context
+
+            shared_tls_context()  # the CA bundle, loaded once, before any job
         if reg.state.keys:
             try:
                 self.keyring()

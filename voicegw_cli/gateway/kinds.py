@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,28 +74,111 @@ def _opt(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+# ------------------------------------------------------------------ HTTP clients
+
+# The OpenAI and Anthropic plugins each build an httpx client, and each new client loads
+# the system CA bundle into a fresh TLS context: 60-100 ms of event-loop time per plugin
+# object, with the GIL held (a thread does not help). We build their clients ourselves
+# with the settings those plugins (1.8.9) use, on one shared TLS context loaded once per
+# process (by `Gateway.warm`, i.e. `voicegw.prewarm`). An SSLContext is safe to share.
+# tests/test_gateway_build.py checks the settings still match the plugins' own clients.
+_tls_lock = threading.Lock()
+_tls: Any = None
+#: Options that configure the client itself: given one, the plugin builds its own client.
+_CLIENT_OPTIONS = frozenset({"client", "timeout", "max_retries"})
+
+
+def shared_tls_context() -> Any:
+    """The process's TLS context for provider HTTP clients (what httpx would make)."""
+    global _tls
+    if _tls is None:
+        with _tls_lock:
+            if _tls is None:
+                import httpx2
+
+                _tls = httpx2.create_ssl_context()
+    return _tls
+
+
+def _http(timeout: Any, max_connections: int, max_keepalive: int) -> Any:
+    import httpx2
+
+    return httpx2.AsyncClient(
+        verify=shared_tls_context(),
+        timeout=timeout,
+        follow_redirects=True,
+        limits=httpx2.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive,
+            keepalive_expiry=120,
+        ),
+    )
+
+
+def openai_client(c: Creds) -> Any:
+    """An `openai.AsyncClient` as livekit-plugins-openai builds it, on the shared context."""
+    import httpx2
+    import openai
+
+    return openai.AsyncClient(
+        api_key=c.api_key,
+        base_url=c.base_url,
+        max_retries=0,
+        http_client=_http(httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0), 50, 50),
+    )
+
+
+def anthropic_client(c: Creds) -> Any:
+    """An `anthropic.AsyncClient` as livekit-plugins-anthropic builds it."""
+    import anthropic
+    import httpx2
+
+    return anthropic.AsyncClient(
+        api_key=c.api_key,
+        base_url=c.base_url,
+        max_retries=0,
+        http_client=_http(httpx2.Timeout(5.0, read=30.0), 1000, 100),
+    )
+
+
+def _with_client(cls: Any, client: Any, kw: dict[str, Any], **args: Any) -> Any:
+    obj = cls(client=client, **_opt(**args), **kw)
+    if hasattr(obj, "_owns_client"):
+        obj._owns_client = True  # it closes the client on aclose(), as it would its own
+    return obj
+
+
 # ------------------------------------------------------------------ builders
 
 
 def _openai_llm(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
-    return mod.LLM(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    if _CLIENT_OPTIONS & kw.keys():
+        return mod.LLM(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    return _with_client(mod.LLM, openai_client(c), kw, model=model)
 
 
 def _openai_stt(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
-    return mod.STT(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    if _CLIENT_OPTIONS & kw.keys():
+        return mod.STT(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    return _with_client(mod.STT, openai_client(c), kw, model=model)
 
 
 def _openai_tts(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
-    return mod.TTS(**_opt(model=model, voice=voice, api_key=c.api_key, base_url=c.base_url), **kw)
+    if _CLIENT_OPTIONS & kw.keys():
+        args = _opt(model=model, voice=voice, api_key=c.api_key, base_url=c.base_url)
+        return mod.TTS(**args, **kw)
+    return _with_client(mod.TTS, openai_client(c), kw, model=model, voice=voice)
 
 
 def _ollama_llm(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
     # The OpenAI client insists on some key; Ollama ignores it.
-    return mod.LLM(model=model, api_key=c.api_key or "ollama", base_url=c.base_url, **kw)
+    return _openai_llm(mod, model, voice, Creds(c.api_key or "ollama", None, c.base_url), kw)
 
 
 def _anthropic_llm(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
-    return mod.LLM(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    if _CLIENT_OPTIONS & kw.keys():
+        return mod.LLM(**_opt(model=model, api_key=c.api_key, base_url=c.base_url), **kw)
+    return _with_client(mod.LLM, anthropic_client(c), kw, model=model, api_key=c.api_key)
 
 
 def _deepgram_stt(mod: Any, model: str, voice: str | None, c: Creds, kw: dict[str, Any]) -> Any:
