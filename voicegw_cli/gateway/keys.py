@@ -76,7 +76,15 @@ def resolve(
             return None
         if keyring is None:
             return None if field != "api_key" else (None, src(source, where))
-        plain = keyring().decrypt(token, what=f"the stored {pid} key ({where})")
+        from voicegw_cli.secrets import SecretKeyError
+
+        try:
+            plain = keyring().decrypt(token, what=f"the {pid} key {where}")
+        except SecretKeyError as exc:
+            if exc.problem.startswith(f"the {pid} key"):
+                raise
+            problem = f"cannot open the {pid} key {where}: {exc.problem}"
+            raise SecretKeyError(exc.file, problem) from None
         value = _split(plain, field, secret_kind)
         return None if value is None else (value, src(source, where))
 
@@ -104,7 +112,7 @@ def resolve(
         return None, src("not_needed", f"{provider.kind.display} needs no key")
     env = provider.env_secrets if field == "api_secret" else provider.env_keys
     unset = " or ".join(f"${e}" for e in env)
-    return None, src("missing", f"not set ({unset} unset, none in voicegw.yaml or the store)")
+    return None, src("missing", f"no key ({unset} unset)" if unset else "no key")
 
 
 def _configured(
