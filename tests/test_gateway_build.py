@@ -607,3 +607,13 @@ def test_clients_we_build_match_the_plugins_own(write_config, monkeypatch) -> No
     own = gw.build("llm", "openai/gpt-4o-mini", timeout=None, max_retries=3)
     assert own._client.max_retries == 3
     assert own._client._client._transport._pool._ssl_context is not shared_tls_context()
+
+
+def test_warm_logs_a_bad_provider_instead_of_failing_the_worker(write_config, caplog) -> None:
+    cfg = write_config("providers:\n  lab: {base_url: 'http://x/v1'}\n")  # no type
+    with caplog.at_level(logging.WARNING, logger="voicegw.gateway"):
+        assert Gateway(cfg).warm() == []
+    assert "providers.lab: unknown provider 'lab'" in caplog.text
+    with pytest.raises(BuildError) as err:
+        Gateway(cfg).build("llm", "lab/llama-3")
+    _one_line(err.value, cfg, "providers.lab")

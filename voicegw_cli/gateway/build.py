@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from voicegw_cli.config import MODALITIES, resolve_project
+from voicegw_cli.errors import VoicegwError
 from voicegw_cli.gateway.errors import BuildError, KeyMissingError, ProviderNotFoundError
 from voicegw_cli.gateway.keys import key_sources, require
 from voicegw_cli.gateway.kinds import Creds, PluginMissingError, import_plugin
@@ -425,7 +426,16 @@ class Gateway:
     def warm(self) -> list[str]:
         """Import the plugin modules the config names (LiveKit registers plugins on the
         main thread, on import) and load the snapshot and secret, so no build in a job
-        waits for an import or a file read. Returns the modules imported."""
+        waits for an import or a file read. Returns the modules imported. A config the
+        gateway cannot use is logged, not raised: agents that only track usage keep
+        working, and builds report the problem with its file and key."""
+        try:
+            return self._warm()
+        except VoicegwError as exc:
+            log.warning("voicegw: cannot prepare plugins: %s", exc)
+            return []
+
+    def _warm(self) -> list[str]:
         reg = self.registry()
         ids: set[str] = set()
         for body in self.config.stacks.values():
