@@ -175,6 +175,10 @@ def test_status_and_project_say_where_each_key_comes_from(cfg, monkeypatch) -> N
     # providers with a key somewhere are listed for it
     assert {p for (proj, p) in got if proj == "default"} == {"deepgram", "cartesia"}
     assert "SECRET" not in res.stdout
+    import csv
+
+    rows = dict(csv.reader(cli(cfg, "status", "-f", "csv").stdout.splitlines()))
+    assert json.loads(rows["key_sources"]) == info["key_sources"]
     table = cli(cfg, "status", env={"COLUMNS": "200"}).stdout
     assert "Provider keys by project" in table and "project_store" in table
     assert "SECRET" not in table

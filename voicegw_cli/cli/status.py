@@ -57,7 +57,9 @@ def register(app: typer.Typer) -> None:
             return
         rows = [{"setting": k, "value": v} for k, v in info.items() if k != "key_sources"]
         if fmt is Format.csv:
-            rows.append({"setting": "key_sources", "value": sources})
+            import json
+
+            rows.append({"setting": "key_sources", "value": json.dumps(sources)})
             emit(rows, fmt=fmt)
             return
         from voicegw_cli.cli.output import _cell
