@@ -288,3 +288,25 @@ def test_stt_and_tts_adapters_bill_the_instance_that_reported(write_config, monk
     )
     assert (rows["tts"]["provider"], rows["tts"]["model"]) == ("deepgram", "aura-2-thalia-en")
     assert rows["tts"]["pricing_source"].startswith("catalog@")
+
+
+def test_batch_stt_behind_a_stream_adapter_keeps_its_project(write_config) -> None:
+    from livekit.agents import inference
+    from livekit.agents import stt as lk_stt
+
+    cfg = write_config(YAML)
+    vg.configure(cfg)
+
+    async def main() -> None:
+        whisper = vg.stt("openai/whisper-1", project="sales", api_key="k")
+        session = new_session(stt=lk_stt.StreamAdapter(stt=whisper, vad=inference.VAD()))
+        assert vg.track(session).project == "sales"  # not default_project (support)
+        async with started(session):
+            batch = stt_metric(whisper, request_id="b", audio=60.0)
+            emit(whisper, batch.model_copy(update={"streamed": False}))
+        await vg.aflush()
+
+    run(main())
+    [row] = store_rows(cfg)
+    assert (row["project"], row["provider"], row["model"]) == ("sales", "openai", "whisper-1")
+    assert json.loads(row["metadata"])["streamed"] is False

@@ -87,15 +87,15 @@ def _remember(obj: Any, info: Built) -> None:
 
 
 def _components(obj: Any) -> Iterable[Any]:
-    """The object and, inside LiveKit fallback adapters, each wrapped instance."""
+    """The object and what it wraps: each instance of a LiveKit fallback adapter, the STT
+    inside a StreamAdapter (batch STT), recursively."""
     yield obj
+    inner = getattr(obj, "_stt", None)  # stt.StreamAdapter
+    if inner is not None and inner is not obj:
+        yield from _components(inner)
     for attr in ("_llm_instances", "_stt_instances", "_tts_instances"):
         for child in getattr(obj, attr, None) or ():
             yield from _components(child)
-            # STT adapters wrap batch STTs in a StreamAdapter: look inside it too
-            inner = getattr(child, "_stt", None)
-            if inner is not None:
-                yield from _components(inner)
 
 
 def session_project(session: Any) -> str | None:
