@@ -195,6 +195,7 @@ def fresh_hook_state() -> Iterator[None]:
     rec_mod._SHARED.clear()
     vg._config = None
     vg._guards.clear()
+    vg._gateways.clear()
     vg._shutdown_hooked.clear()
 
 

@@ -7,6 +7,7 @@ error code of the seed's Project Tools page, including the two-phase delete.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -47,7 +48,16 @@ TOOLS = {
     "get_logs",
     "get_budget_status",
     "reconcile_summary",
+    "list_providers",
+    "get_provider",
+    "test_provider",
+    "add_provider",
+    "delete_provider",
+    "list_models",
+    "register_model",
+    "delete_model",
 }
+MCP_KEY = "sk-mcp-SECRET-0123456789abcdef"
 SUMMARY_FIELDS = {
     "id",
     "name",
@@ -312,6 +322,111 @@ async def walkthrough(client: Any, config) -> None:
     ]:
         err, out = await _call(client, "reconcile_summary", {"provider": "anthropic", **args})
         assert err and _code(out) == code, (args, out)
+
+    await gateway_walkthrough(client, tools)
+
+
+def _dead_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def gateway_walkthrough(client: Any, tools: dict[str, Any]) -> None:
+    """The provider and model tools, their error codes, both two-phase deletes, and a key
+    sent over MCP that never comes back."""
+    seen: list[Any] = []
+
+    async def call(name: str, args: dict[str, Any] | None = None):
+        err, out = await _call(client, name, args)
+        seen.append(out)
+        return err, out
+
+    assert tools["delete_provider"].annotations.destructive_hint is True
+    assert tools["delete_model"].annotations.destructive_hint is True
+    assert tools["list_providers"].annotations.read_only_hint is True
+    err, out = await call("list_providers")
+    assert not err and out["count"] == len(out["providers"]) >= 9
+    rows = {r["provider_id"]: r for r in out["providers"]}
+    assert rows["deepgram"]["source"] == "builtin" and rows["deepgram"]["key_source"] == "missing"
+    err, out = await call("get_provider", {"provider_id": "deepgram"})
+    assert not err and "deepgram/nova-3" in out["models"] and out["model_count"] >= 2
+    assert "stacks.premium.stt" in out["referenced_by"]
+    err, out = await call("get_provider", {"provider_id": "deepgarm"})
+    assert err and _code(out) == "PROVIDER_NOT_FOUND"
+
+    url = f"http://127.0.0.1:{_dead_port()}/v1"
+    args = {"provider_id": "lab", "provider_type": "openai", "base_url": url, "api_key": MCP_KEY}
+    err, out = await call("add_provider", args)
+    assert not err, out
+    assert out["created"] is True and out["source"] == "db" and out["key_stored"] is True
+    assert out["key_source"] == "provider_store" and abs(out["created_at"] - clock.time()) < 120
+    for bad, code in [
+        (args, "PROVIDER_ALREADY_EXISTS"),
+        ({"provider_id": "mystery"}, "VALIDATION_ERROR"),
+        (
+            {"provider_id": "x", "provider_type": "openai", "base_url": "ftp://x"},
+            "VALIDATION_ERROR",
+        ),
+    ]:
+        err, out = await call("add_provider", bad)
+        assert err and _code(out) == code, (bad, out)
+    err, out = await call("list_providers")
+    lab = next(r for r in out["providers"] if r["provider_id"] == "lab")
+    assert lab["source"] == "db" and lab["api_key_masked"] == "sk-…cdef"
+
+    err, out = await call("test_provider", {"provider_id": "lab", "model": "llama-3"})
+    assert not err and out["status"] == "ok" and out["constructed"] is True
+    assert out["plugin"] == "livekit.plugins.openai.llm.LLM" and out["live"] is False
+    err, out = await call("test_provider", {"provider_id": "lab", "live": True})
+    assert not err and out["status"] == "failed" and "cannot connect" in out["error"]
+    err, out = await call("test_provider", {"provider_id": "deepgram"})
+    assert not err and out["status"] == "failed" and "no Deepgram API key" in out["error"]
+    err, out = await call("test_provider", {"provider_id": "ghost"})
+    assert err and _code(out) == "PROVIDER_NOT_FOUND"
+
+    err, out = await call("register_model", {"model_id": "lab/llama-3", "modality": "llm"})
+    assert not err and out["created"] is True and out["source"] == "db"
+    for bad, code in [
+        ({"model_id": "lab/llama-3", "modality": "llm"}, "MODEL_ALREADY_EXISTS"),
+        ({"model_id": "ghost/x", "modality": "llm"}, "PROVIDER_NOT_FOUND"),
+        ({"model_id": "lab/x", "modality": "video"}, "VALIDATION_ERROR"),
+        ({"model_id": "llama", "modality": "llm"}, "VALIDATION_ERROR"),
+    ]:
+        err, out = await call("register_model", bad)
+        assert err and _code(out) == code, (bad, out)
+    err, out = await call("list_models", {"source": "db"})
+    assert not err and [m["model_id"] for m in out["models"]] == ["lab/llama-3"]
+    err, out = await call("list_models", {"provider_id": "deepgram", "modality": "stt"})
+    nova = next(m for m in out["models"] if m["model_id"] == "deepgram/nova-3")
+    assert nova["source"] == "builtin" and nova["pricing"].startswith("catalog@")
+    err, out = await call("delete_model", {"model_id": "deepgram/nova-3", "confirm": True})
+    assert err and _code(out) == "READ_ONLY_RESOURCE"
+    err, out = await call("delete_model", {"model_id": "nope/x"})
+    assert err and _code(out) == "MODEL_NOT_FOUND"
+    err, out = await call("delete_model", {"model_id": "lab/llama-3"})
+    assert err and _code(out) == "CONFIRMATION_REQUIRED"
+    assert out["error"]["details"]["model_id"] == "lab/llama-3"
+    err, out = await call("delete_model", {"model_id": "lab/llama-3", "confirm": True})
+    assert not err and out == {
+        "action": "deleted",
+        "model_id": "lab/llama-3",
+        "modality": "llm",
+        "provider_id": "lab",
+    }
+
+    err, out = await call("delete_provider", {"provider_id": "openai", "confirm": True})
+    assert err and _code(out) == "READ_ONLY_RESOURCE"
+    err, out = await call("delete_provider", {"provider_id": "lab"})
+    assert err and _code(out) == "CONFIRMATION_REQUIRED"
+    assert out["error"]["details"]["key_stored"] is True
+    err, out = await call("get_provider", {"provider_id": "lab"})
+    assert not err  # the preview deleted nothing
+    err, out = await call("delete_provider", {"provider_id": "lab", "confirm": True})
+    assert not err and out["action"] == "deleted" and out["key_stored"] is True
+    err, out = await call("get_provider", {"provider_id": "lab"})
+    assert err and _code(out) == "PROVIDER_NOT_FOUND"
+    assert MCP_KEY not in json.dumps(seen) and "0123456789abcdef" not in json.dumps(seen)
 
 
 def _audit_actors(config) -> set[str]:

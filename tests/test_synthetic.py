@@ -33,7 +33,6 @@ def test_block_stops_and_throttle_falls_back(tmp_path) -> None:
         spent = sum((r["cost_usd"] or Decimal(0) for r in rows), Decimal(0))
         kept = after.get((pid, day), [])
         if pid == blocked.id and spent > blocked.daily_budget:
-            saw_block = True
             kept_spend = sum((r["cost_usd"] for r in kept), Decimal(0))
             # the call that crossed the budget finishes; nothing starts after it
             last_call = max(kept, key=lambda r: r["timestamp"])["session_id"]
@@ -41,7 +40,7 @@ def test_block_stops_and_throttle_falls_back(tmp_path) -> None:
                 (r["cost_usd"] for r in kept if r["session_id"] != last_call), Decimal(0)
             )
             assert before_last < blocked.daily_budget <= kept_spend + Decimal("0.5")
-            assert len(kept) < len(rows)
+            saw_block = saw_block or len(kept) < len(rows)  # (the last call may be the one)
         if pid == throttled.id and spent > throttled.daily_budget:
             models = {f"{r['provider']}/{r['model']}" for r in kept}
             if models & economy:

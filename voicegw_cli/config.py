@@ -40,6 +40,7 @@ GUARDRAIL_SCALAR_SIDES = {
 }
 DEFAULT_BLOCK_MESSAGE = "Sorry, I can't help with that. Is there anything else I can do for you?"
 _GUARDRAIL_KEYS = {"enabled", "categories", "topic", "block_message", "phone_regions", "allow"}
+MODALITIES = ("stt", "llm", "tts")
 
 _TOP_KEYS = {
     "projects",
@@ -51,6 +52,8 @@ _TOP_KEYS = {
     "budgets",
     "hook",
     "providers",
+    "models",
+    "fallbacks",
     "secret_key_file",
     "admin_keys",
 }
@@ -68,7 +71,22 @@ _PROJECT_KEYS = {
     "stt_model",
     "llm_model",
     "tts_model",
+    "fallbacks",
 }
+#: Keys of a provider under the top-level `providers:` (`type` makes a new provider of a
+#: known kind, e.g. an OpenAI-compatible endpoint) and under a project's `providers:`.
+_PROVIDER_KEYS = {"api_key", "api_secret", "base_url", "type"}
+#: A project's provider entry: its key for agents, and which provider-side project or
+#: workspace `voicegw pull --project` reads (`project_id`, `workspace_id`, `api_key_id`).
+_PROJECT_PROVIDER_KEYS = {
+    "api_key",
+    "api_secret",
+    "base_url",
+    "project_id",
+    "workspace_id",
+    "api_key_id",
+}
+_MODEL_KEYS = {"modality", "default_voice", "price"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -137,6 +155,21 @@ class Project:
     stt_model: str | None = None
     llm_model: str | None = None
     tts_model: str | None = None
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    source: str = "yaml"
+
+
+@dataclass(slots=True)
+class ModelEntry:
+    """A model declared under `models:` (or registered at runtime): what it is for, its
+    default voice, and an optional price (merged into `Config.pricing_overrides`)."""
+
+    id: str  # provider/model, as written
+    provider: str  # the part before the first slash, lowercased
+    model: str  # the rest (may hold more slashes: livekit/openai/gpt-4.1-mini)
+    modality: str
+    default_voice: str | None = None
+    price: dict[str, Any] | None = None
     source: str = "yaml"
 
 
@@ -186,6 +219,8 @@ class Config:
     missing: list[str]
     raw: dict[str, Any]
     admin_keys: dict[str, AdminKeySettings] = field(default_factory=dict)
+    models: dict[str, ModelEntry] = field(default_factory=dict)
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def source(self) -> str:
@@ -362,11 +397,105 @@ class _V:
         return list(value)
 
 
-def _parse_providers(v: _V, value: Any, key: str) -> dict[str, dict[str, Any]]:
+def _parse_providers(
+    v: _V, value: Any, key: str, allowed: set[str] = _PROVIDER_KEYS
+) -> dict[str, dict[str, Any]]:
+    """Provider id (lowercased) -> its settings; every value a string (None when unset)."""
     out: dict[str, dict[str, Any]] = {}
     for name, body in v.mapping(value, key).items():
-        out[str(name)] = dict(v.mapping(body, f"{key}.{name}"))
+        pkey = f"{key}.{name}"
+        pid = str(name).strip().lower()
+        if not pid or "/" in pid:
+            raise v.fail(pkey, "a provider id must be a non-empty name without '/'")
+        data = v.mapping(body, pkey)
+        v.known(data, allowed, pkey)
+        out[pid] = {k: v.string(val, f"{pkey}.{k}") for k, val in data.items()}
     return out
+
+
+def _model_id(v: _V, text: str, key: str) -> tuple[str, str]:
+    provider, sep, model = text.strip().partition("/")
+    if not sep or not provider.strip() or not model.strip():
+        raise v.fail(
+            key, f"{text!r} has no provider: write provider/model, like openai/gpt-4o-mini"
+        )
+    return provider.strip().lower(), model.strip()
+
+
+def _parse_fallbacks(v: _V, value: Any, key: str) -> dict[str, list[str]]:
+    """`{stt|llm|tts: [model, ...]}`: each chain is tried in order at build time."""
+    data = v.mapping(value, key)
+    v.known(data, set(MODALITIES), key)
+    out: dict[str, list[str]] = {}
+    for modality, chain in data.items():
+        ckey = f"{key}.{modality}"
+        models = v.str_list(chain, ckey)
+        if not models:
+            raise v.fail(ckey, "an empty fallback chain builds nothing")
+        for i, m in enumerate(models):
+            _model_id(v, m, f"{ckey}[{i}]")
+        out[modality] = [m.strip() for m in models]
+    return out
+
+
+def _parse_models(v: _V, value: Any, key: str) -> dict[str, ModelEntry]:
+    out: dict[str, ModelEntry] = {}
+    for mid, body in v.mapping(value, key).items():
+        mkey = f"{key}.{mid}"
+        provider, model = _model_id(v, str(mid), mkey)
+        data = v.mapping(body, mkey)
+        v.known(data, _MODEL_KEYS, mkey)
+        modality = data.get("modality")
+        if modality is None:
+            raise v.fail(f"{mkey}.modality", f"is required: one of {', '.join(MODALITIES)}")
+        price = data.get("price")
+        if price is not None and not isinstance(price, dict | list):
+            raise v.fail(f"{mkey}.price", "must be a mapping of prices, as in pricing.overrides")
+        entry = ModelEntry(
+            id=f"{provider}/{model}",
+            provider=provider,
+            model=model,
+            modality=v.choice(modality, f"{mkey}.modality", MODALITIES, "llm"),
+            default_voice=v.string(data.get("default_voice"), f"{mkey}.default_voice") or None,
+            price=price,
+        )
+        if entry.id.lower() in {k.lower() for k in out}:
+            raise v.fail(mkey, f"model {entry.id} is declared twice")
+        out[entry.id] = entry
+    return out
+
+
+def _merge_model_prices(
+    v: _V, models: Mapping[str, ModelEntry], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """`models.<id>.price` joins `pricing.overrides` (one schema, one Pricer input); the same
+    model priced in both places is refused rather than silently picking one."""
+    priced = {m.id: m for m in models.values() if m.price is not None}
+    if not priced:
+        return overrides
+    from voicegw_cli.pricing import canonical_provider, parse_overrides
+
+    source = str(v.file or "<built-in defaults>")
+
+    def norm(key: str) -> str:
+        prov, _, model = key.strip().partition("/")
+        return f"{canonical_provider(prov)}/{model.strip().lower()}"
+
+    taken = {norm(str(k)): str(k) for k in overrides}
+    merged = dict(overrides)
+    for mid, m in priced.items():
+        if norm(mid) in taken:
+            raise v.fail(
+                f"models.{mid}.price",
+                f"pricing.overrides.{taken[norm(mid)]} prices this model too; keep one",
+            )
+        try:
+            parse_overrides({mid: m.price}, source=source)
+        except ConfigError as exc:
+            where = exc.key_path.replace(f"pricing.overrides.{mid}", f"models.{mid}.price", 1)
+            raise ConfigError(exc.file, where, exc.problem) from None
+        merged[mid] = m.price
+    return merged
 
 
 def _parse_guardrails(v: _V, value: Any, key: str) -> GuardrailSettings:
@@ -446,13 +575,16 @@ def parse_project(
             data.get("budget_action"), f"{key}.budget_action", BUDGET_ACTIONS, "warn"
         ),
         tags=v.str_list(data.get("tags"), f"{key}.tags"),
-        providers=_parse_providers(v, data.get("providers"), f"{key}.providers"),
+        providers=_parse_providers(
+            v, data.get("providers"), f"{key}.providers", _PROJECT_PROVIDER_KEYS
+        ),
         default_stack=v.string(data.get("default_stack"), f"{key}.default_stack") or None,
         fallback_stack=v.string(data.get("fallback_stack"), f"{key}.fallback_stack") or None,
         guardrails=_parse_guardrails(v, data.get("guardrails"), f"{key}.guardrails"),
         stt_model=v.string(data.get("stt_model"), f"{key}.stt_model"),
         llm_model=v.string(data.get("llm_model"), f"{key}.llm_model"),
         tts_model=v.string(data.get("tts_model"), f"{key}.tts_model"),
+        fallbacks=_parse_fallbacks(v, data.get("fallbacks"), f"{key}.fallbacks"),
         source=source,
     )
     for attr in ("default_stack", "fallback_stack"):
@@ -547,6 +679,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
     pricing = v.mapping(data.get("pricing"), "pricing")
     v.known(pricing, {"overrides"}, "pricing")
     overrides = v.mapping(pricing.get("overrides"), "pricing.overrides")
+    models = _parse_models(v, data.get("models"), "models")
 
     budgets_raw = v.mapping(data.get("budgets"), "budgets")
     v.known(budgets_raw, {"throttle_delay_seconds", "fail_closed", "refresh_seconds"}, "budgets")
@@ -581,18 +714,21 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         store_path=rel(storage.get("store"), "storage.store", ".voicegw/usage.duckdb"),
         spool_dir=rel(storage.get("spool"), "storage.spool", ".voicegw/spool"),
         secret_key_path=rel(data.get("secret_key_file"), "secret_key_file", ".voicegw/secret.key"),
-        pricing_overrides=dict(overrides),
+        pricing_overrides=dict(overrides),  # models' prices are merged in below
         budgets=budgets,
         hook=hook,
         providers=_parse_providers(v, data.get("providers"), "providers"),
         missing=missing,
         raw=data,
         admin_keys=_parse_admin_keys(v, data.get("admin_keys")),
+        models=models,
+        fallbacks=_parse_fallbacks(v, data.get("fallbacks"), "fallbacks"),
     )
     if overrides:
         from voicegw_cli.pricing import parse_overrides
 
         parse_overrides(overrides, source=str(path or "<built-in defaults>"))
+    config.pricing_overrides = _merge_model_prices(v, models, config.pricing_overrides)
     return config
 
 

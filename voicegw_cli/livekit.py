@@ -1,14 +1,20 @@
-"""voicegw for LiveKit agents: one call to record usage, one guard to enforce budgets.
+"""voicegw for LiveKit agents: plugins built from voicegw.yaml, one call to record usage,
+one guard to enforce budgets.
 
     import voicegw_cli.livekit as voicegw
 
     async def entrypoint(ctx: JobContext):
         voicegw.set_project("support")              # this job's context only
         admission = await voicegw.budget_guard().admit()   # raises if blocked
-        session = AgentSession(stt=..., llm=..., tts=...)
+        stt, llm, tts = voicegw.stack()             # the project's default_stack, its keys
+        session = AgentSession(stt=stt, llm=llm, tts=tts)
         voicegw.track(session)                      # before or after session.start()
         voicegw.guard(session)                      # the project's guardrails: policy
         await session.start(agent=MyAgent(), room=ctx.room)
+
+`stt()`, `llm()`, `tts()`, `stack()` and `*_with_fallback()` return LiveKit's own plugin
+objects, built with the project's provider key (see `voicegw_cli.gateway`); `track()`
+attributes a session using them to that project without `project=`.
 
 Usage is queued on the event loop (one deque append per event) and priced and written to
 this process's spool file by a background thread every `hook.flush_interval_seconds`, at
@@ -33,8 +39,11 @@ from voicegw_cli.hook.guardrails import SessionGuard, guard, warm_guardrails
 from voicegw_cli.hook.recorder import Recorder, flush_all, shared_recorder
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from livekit.agents import AgentSession, JobRequest
 
+    from voicegw_cli.gateway import Gateway
     from voicegw_cli.hook.livekit import SessionTracker
 
 __all__ = [
@@ -50,10 +59,18 @@ __all__ = [
     "current_project",
     "flush",
     "guard",
+    "gateway",
     "job_request_filter",
+    "llm",
+    "llm_with_fallback",
     "prewarm",
     "set_project",
+    "stack",
+    "stt",
+    "stt_with_fallback",
     "track",
+    "tts",
+    "tts_with_fallback",
 ]
 
 log = logging.getLogger("voicegw.hook")
@@ -61,6 +78,7 @@ log = logging.getLogger("voicegw.hook")
 _lock = threading.Lock()
 _config: Config | None = None
 _guards: dict[int, BudgetGuard] = {}
+_gateways: dict[int, tuple[Config, Gateway]] = {}
 _trackers: WeakKeyDictionary[Any, SessionTracker] = WeakKeyDictionary()
 _shutdown_hooked: set[str] = set()
 
@@ -77,6 +95,7 @@ def configure(config: Config | str | Path | None = None) -> Config:
     with _lock:
         _config = cfg
         _guards.clear()
+        _gateways.clear()
     return cfg
 
 
@@ -123,6 +142,7 @@ def prewarm(proc: Any = None) -> None:
     recorder(cfg).warm()
     budget_guard(cfg)
     warm_guardrails(cfg)
+    gateway(cfg).warm()
 
 
 async def _flush_on_job_shutdown() -> None:
@@ -138,16 +158,18 @@ def track(
 ) -> SessionTracker:
     """Record every unit of usage `session` reports, for `project`.
 
-    The project is resolved now: explicit, then `set_project()` in this context, then
-    `$VOICEGW_ACTIVE_PROJECT`, then `default_project`, then "default" (assign
+    The project is resolved now: explicit, then the project the session's models were
+    built for by `stt()`/`llm()`/`tts()`/`stack()`, then `set_project()` in this context,
+    then `$VOICEGW_ACTIVE_PROJECT`, then `default_project`, then "default" (assign
     `tracker.project` to change it later). `agent` names the agent on each line item
     (default: the running Agent's label). Calling it twice for one session returns the
     same tracker, so nothing is counted twice.
     """
+    from voicegw_cli.gateway.build import billing_alias, session_project
     from voicegw_cli.hook.livekit import SessionTracker
 
     cfg = config or get_config()
-    pid = resolve_project(project, cfg)
+    pid = resolve_project(project or session_project(session), cfg)
     existing = _trackers.get(session)
     if existing is not None:
         if project is not None:
@@ -158,12 +180,104 @@ def track(
     meta, job_ctx = _job_metadata()
     tracker = SessionTracker(
         session, project=pid, agent=agent, recorder=recorder(cfg), base_metadata=meta
-    ).attach()
+    )
+    tracker.converter.provider_alias = billing_alias
+    tracker.attach()
     _trackers[session] = tracker
     if job_ctx is not None and meta["job_id"] not in _shutdown_hooked:
         _shutdown_hooked.add(meta["job_id"])
         job_ctx.add_shutdown_callback(_flush_on_job_shutdown)
     return tracker
+
+
+# ------------------------------------------------------------------ plugins from config
+
+
+def gateway(config: Config | None = None) -> Gateway:
+    """This process's plugin builder for `config` (runtime keys from the store's snapshot)."""
+    from voicegw_cli.gateway import Gateway
+
+    cfg = config or get_config()
+    with _lock:
+        entry = _gateways.get(id(cfg))
+        if entry is None or entry[0] is not cfg:
+            entry = _gateways[id(cfg)] = (cfg, Gateway(cfg))
+        return entry[1]
+
+
+def stt(model: str, project: str | None = None, *, config: Config | None = None, **kwargs: Any):
+    """LiveKit's STT plugin object for `model` (`deepgram/nova-3`), with the project's key.
+    Extra keyword arguments go to the plugin's constructor."""
+    return gateway(config).build("stt", model, project, **kwargs)
+
+
+def llm(model: str, project: str | None = None, *, config: Config | None = None, **kwargs: Any):
+    """LiveKit's LLM plugin object for `model` (`openai/gpt-4o-mini`,
+    `livekit/openai/gpt-4.1-mini` for LiveKit Inference), with the project's key."""
+    return gateway(config).build("llm", model, project, **kwargs)
+
+
+def tts(model: str, project: str | None = None, *, config: Config | None = None, **kwargs: Any):
+    """LiveKit's TTS plugin object for `model` (`cartesia/sonic-3:<voice id>`)."""
+    return gateway(config).build("tts", model, project, **kwargs)
+
+
+def stack(
+    name: str | None = None, project: str | None = None, *, config: Config | None = None
+) -> tuple[Any, Any, Any]:
+    """(stt, llm, tts) for a stack in `stacks:`, or, without a name, the project's
+    `default_stack` (or its explicit stt_model/llm_model/tts_model)."""
+    return gateway(config).stack(name, project)
+
+
+def _with_fallback(
+    modality: str,
+    models: Sequence[str] | None,
+    project: str | None,
+    runtime: bool,
+    config: Config | None,
+    adapter_kwargs: dict[str, Any],
+) -> Any:
+    return gateway(config).with_fallback(
+        modality, models, project, runtime=runtime, **adapter_kwargs
+    )
+
+
+def stt_with_fallback(
+    models: Sequence[str] | None = None,
+    project: str | None = None,
+    *,
+    runtime: bool = False,
+    config: Config | None = None,
+    **adapter_kwargs: Any,
+) -> Any:
+    """The first STT of `fallbacks.stt` (the project's, else top level) that builds;
+    `runtime=True` wraps all that build in LiveKit's `stt.FallbackAdapter`."""
+    return _with_fallback("stt", models, project, runtime, config, adapter_kwargs)
+
+
+def llm_with_fallback(
+    models: Sequence[str] | None = None,
+    project: str | None = None,
+    *,
+    runtime: bool = False,
+    config: Config | None = None,
+    **adapter_kwargs: Any,
+) -> Any:
+    """The first LLM of `fallbacks.llm` that builds; `runtime=True`: `llm.FallbackAdapter`."""
+    return _with_fallback("llm", models, project, runtime, config, adapter_kwargs)
+
+
+def tts_with_fallback(
+    models: Sequence[str] | None = None,
+    project: str | None = None,
+    *,
+    runtime: bool = False,
+    config: Config | None = None,
+    **adapter_kwargs: Any,
+) -> Any:
+    """The first TTS of `fallbacks.tts` that builds; `runtime=True`: `tts.FallbackAdapter`."""
+    return _with_fallback("tts", models, project, runtime, config, adapter_kwargs)
 
 
 def flush() -> int:

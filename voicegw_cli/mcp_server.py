@@ -13,7 +13,11 @@ Errors are tool results with `isError: true` and a structured payload, the same 
 
 Project tools follow the seed's Project Tools page: `list_projects`, `get_project`,
 `create_project`, `delete_project` (two-phase: without `confirm=true` it answers
-`CONFIRMATION_REQUIRED` with the preview in `details`).
+`CONFIRMATION_REQUIRED` with the preview in `details`). Provider and model tools follow the
+seed's names: `list_providers`, `get_provider`, `test_provider`, `add_provider`,
+`delete_provider`, `list_models`, `register_model`, `delete_model` (deletes two-phase too),
+over `voicegw_cli.gateway`. A key sent to `add_provider` is stored encrypted and never
+returned; records show keys masked at most.
 
 The HTTP transport (streamable HTTP at `/mcp`) requires a bearer token from
 `VOICEGW_MCP_TOKEN`, compared in constant time; without it every request gets 401.
@@ -52,7 +56,9 @@ INSTRUCTIONS = (
     "see projects with today's spend and budget status, create_project to add one, and "
     "delete_project (preview first, then confirm=true after the user agrees) to remove a "
     "runtime project. get_costs, get_logs, get_budget_status and reconcile_summary report "
-    "spend. Money is in US dollars; periods follow the configured time zone."
+    "spend. list_providers/get_provider/test_provider/add_provider/delete_provider and "
+    "list_models/register_model/delete_model manage the providers and models agents build "
+    "plugins for. Money is in US dollars; periods follow the configured time zone."
 )
 
 
@@ -133,6 +139,94 @@ class DeletedProject(TypedDict):
     project_id: str
     total_spend_usd: float
     total_requests: int
+
+
+class ProviderSummary(TypedDict):
+    provider_id: str
+    provider_type: str
+    display_name: str
+    source: str
+    type: str
+    modalities: list[str]
+    enabled: bool
+    key_source: str
+    api_key_masked: str | None
+    base_url: str | None
+    billing_provider: str
+    plugin_package: str
+    plugin_installed: bool
+
+
+class ProviderList(TypedDict):
+    providers: list[ProviderSummary]
+    count: int
+
+
+class ProviderDetail(ProviderSummary):
+    model_count: int
+    models: list[str]
+    env_vars: list[str]
+    referenced_by: list[str]
+
+
+class ProviderTest(TypedDict):
+    provider_id: str
+    project: str
+    model_id: str
+    modality: str
+    status: str
+    constructed: bool
+    plugin: str | None
+    key_source: str | None
+    live: bool
+    latency_ms: int | None
+    error: str | None
+
+
+class AddedProvider(TypedDict):
+    provider_id: str
+    provider_type: str
+    source: str
+    base_url: str | None
+    key_stored: bool
+    key_source: str
+    created: bool
+    created_at: float
+
+
+class DeletedProvider(TypedDict):
+    action: str
+    provider_id: str
+    provider_type: str
+    model_count: int
+    models: list[str]
+    key_stored: bool
+
+
+class ModelSummary(TypedDict):
+    model_id: str
+    modality: str
+    provider_id: str
+    model_name: str
+    default_voice: str | None
+    source: str
+    pricing: str | None
+
+
+class ModelList(TypedDict):
+    models: list[ModelSummary]
+    count: int
+
+
+class RegisteredModel(ModelSummary):
+    created: bool
+
+
+class DeletedModel(TypedDict):
+    action: str
+    model_id: str
+    modality: str
+    provider_id: str
 
 
 class CostRow(TypedDict):
@@ -718,6 +812,8 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
 
         return backend.call(body)
 
+    _register_gateway_tools(server, backend, read_only)
+
     @server.tool(annotations=read_only)
     def get_costs(
         period: Annotated[
@@ -806,6 +902,244 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
         )
 
     return server
+
+
+def _summary(record: dict[str, Any]) -> ProviderSummary:
+    return ProviderSummary(**{k: record[k] for k in ProviderSummary.__annotations__})  # type: ignore[typeddict-item]
+
+
+def _model(record: dict[str, Any]) -> ModelSummary:
+    return ModelSummary(**{k: record[k] for k in ModelSummary.__annotations__})  # type: ignore[typeddict-item]
+
+
+def _register_gateway_tools(server: MCPServer, backend: Backend, read_only: Any) -> None:
+    """The seed's provider and model tools, over `voicegw_cli.gateway.manage`."""
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+    deletes = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+
+    @server.tool(annotations=read_only)
+    def list_providers() -> ProviderList:
+        """Every provider: built in, defined in voicegw.yaml, or added at runtime (source
+        builtin, yaml or db), with where its key comes from (key_source), the key masked,
+        and whether its LiveKit plugin is installed."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> ProviderList:
+            rows = [_summary(r) for r in manage.list_providers(config, store.conn)]
+            return ProviderList(providers=rows, count=len(rows))
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def get_provider(
+        provider_id: Annotated[str, Field(description='The provider id, e.g. "deepgram".')],
+    ) -> ProviderDetail:
+        """One provider with its model count and models, environment variables and the
+        config keys that name it. The API key is always masked. Errors: PROVIDER_NOT_FOUND."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> ProviderDetail:
+            record = manage.get_provider(config, store.conn, provider_id)
+            return ProviderDetail(**{k: record[k] for k in ProviderDetail.__annotations__})  # type: ignore[typeddict-item]
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    async def test_provider(
+        provider_id: Annotated[str, Field(description="The provider to test.")],
+        model: Annotated[
+            str | None, Field(description="Model to build (default: a known one).")
+        ] = None,
+        project: Annotated[str | None, Field(description="Whose key to use.")] = None,
+        live: Annotated[
+            bool,
+            Field(
+                description="Also make the provider's cheapest real call (a free listing "
+                "endpoint; a one-token completion for LiveKit Inference)."
+            ),
+        ] = False,
+    ) -> ProviderTest:
+        """Build the provider's LiveKit plugin with the project's key (no network) and,
+        with live=true, check the key with one real request. A failed check (no key,
+        plugin missing, rejected key, no connection) is a result with status "failed" and
+        the reason in error. Errors: PROVIDER_NOT_FOUND."""
+        import anyio
+
+        from voicegw_cli.gateway import Gateway, RuntimeState
+        from voicegw_cli.gateway.probe import probe
+
+        def load() -> tuple[Any, Any]:
+            with backend._lock:
+                config = backend.config()
+                with backend.store(config) as store:
+                    return config, RuntimeState.from_conn(store.conn, config)
+
+        try:
+            # The store is read in a worker thread; the plugin is imported and built here,
+            # on the server's main thread, where LiveKit requires plugins to register.
+            config, state = await anyio.to_thread.run_sync(load)
+            result = await probe(
+                Gateway(config, state), provider_id, model=model, project=project, live=live
+            )
+        except VoicegwError as exc:
+            return error_result(error_code(exc), str(exc), getattr(exc, "details", None))  # type: ignore[return-value]
+        return ProviderTest(**result)  # type: ignore[typeddict-item]
+
+    @server.tool(annotations=writes)
+    def add_provider(
+        provider_id: Annotated[str, Field(description='Unique id, e.g. "deepgram".')],
+        provider_type: Annotated[
+            str | None,
+            Field(
+                description="Kind, for a provider that is not built in: openai (any "
+                "OpenAI-compatible API), anthropic, groq, deepgram, cartesia, elevenlabs, "
+                "assemblyai, livekit, ollama."
+            ),
+        ] = None,
+        api_key: Annotated[
+            str | None, Field(description="API key; stored encrypted, never returned.")
+        ] = None,
+        base_url: Annotated[str | None, Field(description="Custom API root.")] = None,
+    ) -> AddedProvider:
+        """Add a provider at runtime: a built-in one with its own key, or a new one of a
+        known type. The key is encrypted before storage and never echoed back.
+        Errors: PROVIDER_ALREADY_EXISTS, VALIDATION_ERROR."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> AddedProvider:
+            record = manage.add_provider(
+                config,
+                store.conn,
+                provider_id,
+                provider_type=provider_type,
+                base_url=base_url,
+                api_key=api_key,
+                actor=backend.actor,
+            )
+            return AddedProvider(
+                provider_id=record["provider_id"],
+                provider_type=record["provider_type"],
+                source=record["source"],
+                base_url=record["base_url"],
+                key_stored=bool(api_key and api_key.strip()),
+                key_source=record["key_source"],
+                created=True,
+                created_at=clock.time(),
+            )
+
+        return backend.call(body)
+
+    @server.tool(annotations=deletes)
+    def delete_provider(
+        provider_id: Annotated[str, Field(description="The runtime provider to delete.")],
+        confirm: Annotated[
+            bool, Field(description="Must be true to delete. Default returns a preview.")
+        ] = False,
+    ) -> DeletedProvider:
+        """Delete a runtime provider (source "db") with its stored key, and its runtime
+        models when it is not a built-in provider. Two-phase: without confirm=true it
+        returns CONFIRMATION_REQUIRED whose details preview the impact (models, stored
+        key, config keys that still name it). YAML and built-in providers are read-only.
+        Errors: PROVIDER_NOT_FOUND, READ_ONLY_RESOURCE, CONFIRMATION_REQUIRED."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> Any:
+            if not confirm:
+                preview = manage.remove_provider_preview(config, store.conn, provider_id)
+                return error_result(
+                    "CONFIRMATION_REQUIRED",
+                    f"deleting provider {preview.provider_id!r} needs confirmation: call "
+                    "delete_provider again with confirm=true.",
+                    preview.as_dict(),
+                )
+            done = manage.remove_provider(config, store.conn, provider_id, actor=backend.actor)
+            d = done.as_dict()
+            return DeletedProvider(
+                action="deleted",
+                provider_id=d["provider_id"],
+                provider_type=d["provider_type"],
+                model_count=d["model_count"],
+                models=d["models"],
+                key_stored=d["key_stored"],
+            )
+
+        return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def list_models(
+        modality: Annotated[str | None, Field(description='"stt", "llm" or "tts".')] = None,
+        provider_id: Annotated[str | None, Field(description='e.g. "openai".')] = None,
+        source: Annotated[str | None, Field(description='"builtin", "yaml" or "db".')] = None,
+    ) -> ModelList:
+        """Models voicegw knows (built in: the seed's table, our STT/TTS catalog and the
+        LLMs genai-prices prices; voicegw.yaml; registered at runtime), with what prices
+        each today (pricing = the pricing_source its usage would carry, null = unpriced).
+        Errors: PROVIDER_NOT_FOUND, VALIDATION_ERROR."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> ModelList:
+            rows = manage.list_models(
+                config, store.conn, provider=provider_id, modality=modality, source=source
+            )
+            return ModelList(models=[_model(r) for r in rows], count=len(rows))
+
+        return backend.call(body)
+
+    @server.tool(annotations=writes)
+    def register_model(
+        model_id: Annotated[str, Field(description='provider/model, e.g. "groq/qwen-2.5-32b".')],
+        modality: Annotated[str, Field(description='"stt", "llm" or "tts".')],
+        default_voice: Annotated[
+            str | None, Field(description="TTS only: the voice used when none is given.")
+        ] = None,
+    ) -> RegisteredModel:
+        """Register a model at runtime (prices go in voicegw.yaml, models.<id>.price).
+        Errors: PROVIDER_NOT_FOUND, MODEL_ALREADY_EXISTS, VALIDATION_ERROR."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> RegisteredModel:
+            record = manage.register_model(
+                config,
+                store.conn,
+                model_id,
+                modality=modality,
+                default_voice=default_voice,
+                actor=backend.actor,
+            )
+            return RegisteredModel(**_model(record), created=True)
+
+        return backend.call(body)
+
+    @server.tool(annotations=deletes)
+    def delete_model(
+        model_id: Annotated[str, Field(description="The runtime model to delete.")],
+        confirm: Annotated[
+            bool, Field(description="Must be true to delete. Default returns a preview.")
+        ] = False,
+    ) -> DeletedModel:
+        """Delete a runtime model (source "db"). Two-phase: without confirm=true it returns
+        CONFIRMATION_REQUIRED with the config keys that still name it. Errors:
+        MODEL_NOT_FOUND, READ_ONLY_RESOURCE, CONFIRMATION_REQUIRED."""
+        from voicegw_cli.gateway import manage
+
+        def body(config: Any, store: Any) -> Any:
+            if not confirm:
+                preview = manage.remove_model_preview(config, store.conn, model_id)
+                return error_result(
+                    "CONFIRMATION_REQUIRED",
+                    f"deleting model {preview['model_id']!r} needs confirmation: call "
+                    "delete_model again with confirm=true.",
+                    preview,
+                )
+            done = manage.remove_model(config, store.conn, model_id, actor=backend.actor)
+            return DeletedModel(
+                action="deleted",
+                model_id=done["model_id"],
+                modality=done["modality"],
+                provider_id=done["provider_id"],
+            )
+
+        return backend.call(body)
 
 
 # ------------------------------------------------------------------ transports

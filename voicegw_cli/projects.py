@@ -298,10 +298,13 @@ def split_model_id(model_id: str) -> tuple[str, str]:
 
 
 def model_known(config: Config, model_id: str, when: datetime | None = None) -> bool:
-    """True when pricing can price this provider/model (an override or a price list)."""
+    """True when pricing can price this provider/model (an override or a price list), or
+    voicegw.yaml declares it under `models:`."""
     provider, model = split_model_id(model_id)
     overrides = {str(k).lower() for k in (config.pricing_overrides or {})}
     if model_id.lower() in overrides:
+        return True
+    if model_id.strip().lower() in {m.lower() for m in getattr(config, "models", {})}:
         return True
     try:
         from voicegw_cli.pricing import Pricer, canonical_provider

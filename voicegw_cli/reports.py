@@ -205,6 +205,7 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
     ]
     out["provider_keys"] = provider_keys(store, project, p)
     out.update(guardrails_summary(store, project, p, month))
+    out["key_sources"] = key_sources(store, [project])
     return out
 
 
@@ -220,6 +221,23 @@ def guardrails_summary(store: Store, project: str, p: Any, month: Period) -> dic
         "guardrail_events": counts,
         "guardrail_events_month": sum(c["events"] for c in counts),
     }
+
+
+def key_sources(store: Store, projects: list[str]) -> list[dict[str, Any]]:
+    """Per project and provider: which layer its key comes from (store, project YAML,
+    top-level YAML, environment) - never the key. A config the gateway cannot read gives
+    one row naming the problem instead of failing the whole report."""
+    from voicegw_cli.errors import ConfigError
+    from voicegw_cli.gateway import Gateway, RuntimeState
+
+    gw = Gateway(store.config, RuntimeState.from_conn(store.conn, store.config))
+    rows: list[dict[str, Any]] = []
+    for project in projects:
+        try:
+            rows += [{"project": project, **r} for r in gw.key_sources(project)]
+        except ConfigError as exc:
+            rows.append({"project": project, "provider": "", "source": "error", "where": str(exc)})
+    return rows
 
 
 def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, Any]]:

@@ -168,6 +168,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "init": ("init",),
     "status": ("status",),
     "projects": ("projects", "project"),
+    "providers": ("providers", "models"),
     "costs": ("costs",),
     "logs": ("logs",),
     "ingest": ("ingest",),

@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--action",
-                help="Action prefix: project (create/update/delete), provider_key, secret.",
+                help="Action prefix: project (create/update/delete), provider_key, provider "
+                "(add/remove), model (register/remove), secret.",
             ),
         ] = None,
         since: Annotated[

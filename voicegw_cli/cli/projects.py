@@ -151,6 +151,14 @@ def register(app: typer.Typer) -> None:
                 columns=["kind", "category", "action", "events"],
             )
 
+        if d["key_sources"]:
+            emit(
+                d["key_sources"],
+                fmt=fmt,
+                title="Key sources (what a plugin built for this project gets)",
+                columns=["provider", "source", "where"],
+            )
+
 
 def _guardrails_line(g: dict) -> str:
     """'Guardrails: pii redact · financial input block, output redact' (or off)."""

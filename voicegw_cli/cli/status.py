@@ -10,8 +10,9 @@ from voicegw_cli.cli.output import Format, FormatOpt
 def register(app: typer.Typer) -> None:
     @app.command()
     def status(fmt: FormatOpt = Format.table) -> None:
-        """Config, store, spool backlog, projects, time zone, pricing data, missing keys,
-        admin keys for `voicegw pull` (masked)."""
+        """Config, store, spool backlog, projects, time zone, pricing data, missing values,
+        admin keys for `voicegw pull` (masked), and where each project's provider keys come
+        from (never the key)."""
         from voicegw_cli.admin_keys import masked_admin_keys
         from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.cli.output import dumps, emit
@@ -29,6 +30,9 @@ def register(app: typer.Typer) -> None:
             stats = queries.store_stats(store.conn)
             projects = merged_projects(cfg, store.conn)
             admin = masked_admin_keys(cfg, store.conn)
+            from voicegw_cli.reports import key_sources
+
+            sources = key_sources(store, sorted(projects))
         info = {
             "config": cfg.source,
             "store": str(cfg.store_path),
@@ -46,6 +50,7 @@ def register(app: typer.Typer) -> None:
             "default_project": cfg.default_project or "default",
             "missing": list(cfg.missing),
             "admin_keys": [f"{k['provider']} {k['key']} ({k['source']})" for k in admin],
+            "key_sources": sources,
         }
         try:
             from voicegw_cli.pricing import pricing_versions
@@ -56,13 +61,23 @@ def register(app: typer.Typer) -> None:
         if fmt is Format.json:
             typer.echo(dumps(info))
             return
-        rows = [{"setting": k, "value": v} for k, v in info.items()]
+        rows = [{"setting": k, "value": v} for k, v in info.items() if k != "key_sources"]
         if fmt is Format.csv:
+            import json
+
+            rows.append({"setting": "key_sources", "value": json.dumps(sources)})
             emit(rows, fmt=fmt)
             return
         emit(
             rows, fmt=fmt, title="voicegw status", cells={"value": lambda r: _readable(r["value"])}
         )
+        if sources:
+            emit(
+                sources,
+                fmt=fmt,
+                title="Provider keys by project (where each comes from; never the key)",
+                columns=["project", "provider", "source", "where"],
+            )
         pricing = info.get("pricing") or {}
         if pricing.get("catalog_stale") or pricing.get("catalog_unverified"):
             from voicegw_cli.cli.output import note

@@ -140,6 +140,9 @@ class UsageConverter:
         #: (LiveKit wraps it in a StreamAdapter) has its own price; the pricer reads
         #: `metadata.streamed = false`.
         self.stt_streaming: Callable[[str, str], bool | None] | None = None
+        #: LiveKit provider string -> billing provider, for models built by voicegw's
+        #: gateway whose string is not their provider (a custom base_url reports its host).
+        self.provider_alias: Callable[[str], str | None] | None = None
 
     # ------------------------------------------------------------ helpers
 
@@ -148,6 +151,8 @@ class UsageConverter:
         if ident is None:
             kind, raw_provider, raw_model = key
             provider = canonical_provider(raw_provider)
+            if self.provider_alias is not None and raw_provider:
+                provider = self.provider_alias(raw_provider) or provider
             model = raw_model or "unknown"
             extra: dict[str, Any] = {}
             if raw_provider and raw_provider.lower() != provider:

@@ -154,6 +154,9 @@ class Store:
 
                 if self.dirty or projects_changed(self.conn, self.config):
                     write_snapshot(self.conn, self.config)
+                from voicegw_cli.store.gateway_snapshot import refresh_gateway_snapshot
+
+                refresh_gateway_snapshot(self.conn, self.config)
         finally:
             self.conn.close()
 

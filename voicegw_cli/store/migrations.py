@@ -103,6 +103,23 @@ def m1001_guardrail_events(conn: Any) -> None:
     )
 
 
+@migration
+def m0901_gateway(conn: Any) -> None:
+    """Providers and models added at runtime (`voicegw providers add`, `models register`,
+    MCP). A runtime provider's API key is a `provider_keys` row with project '' (no
+    project: the provider's own key), so secret rotation re-encrypts it with the rest."""
+    conn.execute(
+        """CREATE TABLE gateway_providers (
+            id VARCHAR PRIMARY KEY, provider_type VARCHAR NOT NULL, base_url VARCHAR,
+            created_at TIMESTAMP, updated_at TIMESTAMP)"""
+    )
+    conn.execute(
+        """CREATE TABLE gateway_models (
+            model_id VARCHAR PRIMARY KEY, provider VARCHAR NOT NULL, model_name VARCHAR NOT NULL,
+            modality VARCHAR NOT NULL, default_voice VARCHAR, created_at TIMESTAMP)"""
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Apply pending steps, each in its own transaction with its record."""
     conn.execute(
