@@ -1029,7 +1029,7 @@ def _explain(
         d1, d2 = clock["days"]
         h = clock["shift"]
         moved = "; ".join(
-            f"{u} {_unit_value(u, -x if h < 0 else x):+,} / {_unit_value(u, x if h < 0 else -x):+,}"
+            f"{u} {_unit_value(u, x):+,} / {_unit_value(u, -x):+,}"
             for u, x in clock["moved"].items()
         )
         way = "ahead" if h < 0 else "behind"
@@ -1039,7 +1039,7 @@ def _explain(
             else f"items of {d2}'s first hours stamped on {d1}"
         )
         return (
-            f"{d1} and {d2} differ by amounts that cancel (ours vs provider, {moved}): "
+            f"{d1} and {d2} differ by amounts that cancel (ours minus provider: {moved}): "
             f"matches our clock running {abs(h)} h {way} around midnight ({edge})",
             "Check the clock (NTP) and time zone of the agent hosts that logged these items; "
             "the month total is not affected.",
