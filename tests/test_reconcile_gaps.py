@@ -146,6 +146,11 @@ def test_gap02_long_context_is_its_own_tier_on_the_row(config, tmp_path) -> None
         "no long context price), invoice implies $5.00/1M tokens" in row["detail"]
     )
     assert lines[(OUTPUT, "priority")]["invoice_usd_per_unit"] == "0.00003"
+    from voicegw_cli.reconcile.report import to_markdown
+
+    md = to_markdown(res)
+    assert "- gpt-5.4: of which long context: 300,000 uncached in, 4,000 output ($1.5900)" in md
+    assert "billed at its long context and priority price" in row["check"]
 
 
 # ------------------------------------------------------------------ 4. older-spec pages
@@ -502,7 +507,34 @@ def test_fixtures_of_this_issue_are_listed_in_the_readme() -> None:
         "elevenlabs_validation_error.json",
         "cartesia_error.json",
         "gateway_502.html",
+        "ours_openai_2025-11-01.csv",
     ):
         assert f"`{name}`" in readme, name
         assert (PROVIDERS / name).is_file()
     assert Path(PROVIDERS).is_dir()
+
+
+def test_the_documented_day_of_openai_fixtures(config) -> None:
+    """docs/reconcile.md's tiers example: our items of fixtures/providers/ ingested, five
+    OpenAI files at once; every gap's row where the docs say it is."""
+    from tests.test_reconcile_scenarios import load_items
+
+    load_items(config, PROVIDERS / "ours_openai_2025-11-01.csv")
+    res = run(
+        config,
+        "openai",
+        "openai_usage_audio_transcriptions.json",
+        "openai_costs_line_items.json",
+        "openai_usage_completions_realtime.json",
+        "openai_costs_realtime.json",
+        "openai_usage_completions_batch.json",
+        settings=ONE_DAY,
+    )
+    assert {r["model"]: r["cause"] for r in res.rows} == {
+        "gpt-4o-mini": None,
+        "gpt-4o-mini-2024-07-18 (batch)": "coverage",
+        "gpt-5.4": "rate",
+        "gpt-realtime": "split",
+        "web search tool calls": "coverage",
+        "whisper-1": None,
+    }

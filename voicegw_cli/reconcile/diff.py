@@ -1167,6 +1167,13 @@ def _explain_rate(
             f"pricing.overrides: {_override_text(suggestion)} to voicegw.yaml, then "
             f"`voicegw reprice --start {s.start} {reprice}."
         )
+    elif off and all(x["tier"] for x in off):
+        tiers = " and ".join(sorted({x["tier"] for x in off}))
+        check = (
+            f"Part of this usage is billed at its {tiers} price, which our prices do not "
+            f"have for it: check the model's {tiers} price in the price list or catalog "
+            "(pricing.overrides has no tier field), or account for the difference."
+        )
     else:
         check = (
             "The price we used is not what was billed: check for a price change, a "
