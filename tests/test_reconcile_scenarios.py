@@ -285,3 +285,39 @@ def test_a_clock_off_on_one_evening_is_timezone_on_two_days(config) -> None:
     assert "our clock running 3 h ahead around midnight" in first["detail"]
     short, over = (r["unit_diff_pct"]["output_tokens"] for r in flagged)
     assert short < 0 < over
+
+
+def test_no_single_override_when_ours_was_right_only_after_the_change(config) -> None:
+    """Our items priced at the new $5.50 all month (a flat override applied too early):
+    the invoice changed on the 12th, ours is wrong before it — one dated entry cannot
+    say that, so none is suggested; the finding still names the change."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from voicegw_cli.cli.app import app
+
+    load(config, "rate")
+    cfg = yaml.safe_load(config.path.read_text())
+    cfg["pricing"] = {
+        "overrides": {
+            "anthropic/claude-haiku-4-5": {
+                "input_per_mtok": "1.00",
+                "cached_input_per_mtok": "0.10",
+                "cache_write_per_mtok": "1.25",
+                "output_per_mtok": "5.50",
+            }
+        }
+    }
+    config.path.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(
+        app,
+        ["--config", str(config.path), "reprice", "--start", "2025-11-01", "--end", "2025-11-30"]
+        + ["--apply"],
+    )
+    assert res.exit_code == 0, res.output
+    (row,) = run(config, "rate", "model").flagged
+    assert "suggested_override" not in row
+    assert "the invoice's rate changed on 2025-11-12" in row["detail"]
+    assert {r["day"] for r in run(config, "rate", "day").flagged} == {
+        f"2025-11-{d:02d}" for d in range(1, 12)
+    }

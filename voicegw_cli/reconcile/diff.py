@@ -30,6 +30,7 @@ from typing import Any
 
 from voicegw_cli.items import COST_SCALE, quantize_cost
 from voicegw_cli.reconcile.base import (
+    AUDIO_IN,
     AUDIO_OUT,
     AUDIO_PARTS,
     BATCH,
@@ -699,8 +700,8 @@ def _fit_rates(hours: Any, unit_cols: list[str]) -> dict[str, tuple[Decimal, str
     source = ", ".join(sorted(set(priced["pricing_source"].dropna()))) or "stored costs"
     c = dict(zip(cols, (float(v) for v in coef), strict=True))
     leaves = {u: v for u, v in c.items() if u not in AUDIO_PARTS}
-    if "audio_input_tokens" in c:
-        leaves[UNCACHED_AUDIO] = c.get(UNCACHED, 0.0) + c["audio_input_tokens"]
+    if AUDIO_IN in c:
+        leaves[UNCACHED_AUDIO] = c.get(UNCACHED, 0.0) + c[AUDIO_IN]
     if AUDIO_OUT in c:
         leaves[AUDIO_OUT] = c.get(OUTPUT, 0.0) + c[AUDIO_OUT]
     return {u: (_sig(Decimal(repr(v))), source) for u, v in leaves.items()}
@@ -947,6 +948,11 @@ def _suggest(
         for x in std
     ):
         return None
+    for x in std:  # ours was right after the change, wrong before: not one dated entry
+        after = x.get("invoice_after_usd_per_unit")
+        if x["differs"] and after is not None and x["ours_usd_per_unit"] is not None:
+            if _rate_agree(Decimal(x["ours_usd_per_unit"]), Decimal(after), s.threshold):
+                return None
     out: dict[str, str] = {"model": f"{provider}/{model}"}
     for x in std:
         if x["differs"]:
