@@ -57,8 +57,8 @@ def test_text_report_ends_with_what_to_check(rate_store) -> None:
     assert "19 of 30 rows flagged" in out
     tail = out[out.index("What to check") :]
     assert "1. [rate] claude-haiku-4-5 — 19 days, 2025-11-12..2025-11-30" in tail
-    assert "invoice implies $5.50/1M tokens" in tail
-    assert "check: The price we used is not what was billed" in tail
+    assert "invoice implies $5.50/1M tokens since 2025-11-12" in tail
+    assert "check: The invoice's price changed on 2025-11-12: add a dated override" in tail
 
 
 def test_json_report_shape(rate_store) -> None:

@@ -161,7 +161,8 @@ def test_models_on_one_side_only_are_rows_and_count(config, tmp_path) -> None:
     rows = {r["model"]: r for r in res.rows}
     assert not rows["claude-haiku-4-5"]["flagged"]
     assert rows["claude-haiku-4-5"]["names"] == ["claude-haiku-4-5", "claude-haiku-4-5-20251001"]
-    assert rows["claude-sonnet-4-20250514"]["cause"] == "coverage"
+    # Its usage is batch (service_tier: batch): a row of its own.
+    assert rows["claude-sonnet-4-20250514 (batch)"]["cause"] == "coverage"
     assert rows["claude-3-haiku-20240307"]["cause"] == "coverage"
     assert res.totals["flagged"] == 2 and res.totals["rows"] == 3
 

@@ -12,6 +12,7 @@ import pytest
 
 from voicegw_cli.errors import InputError
 from voicegw_cli.reconcile.base import (
+    AUDIO_IN,
     CACHE_WRITE,
     CACHED,
     CHARACTERS,
@@ -19,6 +20,7 @@ from voicegw_cli.reconcile.base import (
     OUTPUT,
     SECONDS,
     UNCACHED,
+    UNCACHED_AUDIO,
 )
 from voicegw_cli.reconcile.names import model_key
 from voicegw_cli.reconcile.read import read_exports
@@ -152,9 +154,16 @@ def test_openai_costs_quirks() -> None:
     assert qty(ex, "whisper-1", SECONDS) == 90 * 60
     assert qty(ex, "gpt-4.1-nano-2025-04-14", UNCACHED) == 5_000
     assert qty(ex, "tts-1", CHARACTERS) == 48_210
-    # "<model> audio, input": the model without the modality word.
-    (audio,) = [r for r in ex.records if r.model == "gpt-audio-mini-2025-12-15"]
-    assert (audio.unit, audio.modality, audio.day) == (UNCACHED, "realtime", NOV3)
+    # "<model> audio, input": the model without the modality word; the line prices the
+    # uncached audio leaf of input and its quantity is also the audio part of input.
+    line, part = [r for r in ex.records if r.model == "gpt-audio-mini-2025-12-15"]
+    assert (line.unit, line.leaf, line.modality, line.day) == (
+        UNCACHED,
+        UNCACHED_AUDIO,
+        "realtime",
+        NOV3,
+    )
+    assert (part.unit, part.quantity, part.cost) == (AUDIO_IN, 15, None)
     assert all(r.kind == "cost" for r in ex.records)
 
 
@@ -413,7 +422,7 @@ def test_missing_required_column_of_a_known_format(tmp_path: Path) -> None:
     f = tmp_path / "tokens.csv"
     f.write_text("usage_date_utc,model_version,usage_input_tokens_no_cache\n2025-11-01,m,5\n")
     e = _err(f, "anthropic")
-    assert "row 1 (header): missing column(s) usage_input_tokens_cache_read" in str(e)
+    assert "row 1 (header): missing column(s) usage_output_tokens" in str(e)
 
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:

@@ -93,7 +93,9 @@ def test_clean_month_flags_nothing(config) -> None:
     assert len(by_day.rows) == 90  # 3 models x 30 days, every row compared
 
 
-@pytest.mark.parametrize("name", ["rate", "units", "cached", "coverage", "unpriced", "timezone"])
+@pytest.mark.parametrize(
+    "name", ["rate", "units", "cached", "coverage", "unpriced", "timezone", "negotiated", "clock"]
+)
 def test_planted_cause_found_on_its_model_and_days(config, name: str) -> None:
     load(config, name)
     res = run(config, name, "day")
@@ -123,6 +125,8 @@ def test_planted_cause_found_on_its_model_and_days(config, name: str) -> None:
         ("coverage", {"gpt-4.1-nano-2025-04-14": "coverage", "tts-1": "coverage"}),
         ("unpriced", {"universal-3-streaming-beta": "unpriced"}),
         ("timezone", {"deepgram/nova-3": "timezone"}),
+        ("negotiated", {"nova-3": "rate"}),
+        ("clock", {}),  # the two days cancel over the month
     ],
 )
 def test_planted_cause_found_by_model(config, name: str, causes: dict[str, str]) -> None:
@@ -204,3 +208,116 @@ def test_project_filter_limits_our_side(config) -> None:
     # None of our items are in "sales": every model is provider-only coverage.
     assert {r["cause"] for r in res.rows} == {"coverage"}
     assert res.totals["ours_items"] == 0
+
+
+# ------------------------------------------------------------------ issue 15: a rate change
+
+
+def test_rate_change_by_model_names_the_day_and_both_rates(config) -> None:
+    """Over a month whose price changed on the 12th, no blended rate ($5.32/1M never
+    existed): the day it changed, the rates before and after, a dated override."""
+    load(config, "rate")
+    (plant,) = spec("rate")["planted"]
+    (row,) = run(config, "rate", "model").flagged
+    (line,) = [x for x in row["rates"] if x["differs"]]
+    assert line["unit"] == plant["unit"]
+    assert line["invoice_usd_per_unit"] is None
+    assert line["invoice_changed_on"] == plant["changed_on"]
+    assert line["invoice_before_usd_per_unit"] == plant["before_usd_per_unit"]
+    assert line["invoice_after_usd_per_unit"] == plant["after_usd_per_unit"]
+    assert "5.32" not in row["detail"]
+    assert (
+        "the invoice's rate changed on 2025-11-12: $5.00/1M tokens before, $5.50/1M tokens "
+        "from then on" in row["detail"]
+    )
+    assert row["suggested_override"] == plant["override"]
+    assert "effective_from: 2025-11-12" in row["check"]
+    assert "`voicegw reprice --start 2025-11-12 --end 2025-11-30" in row["check"]
+    # by day, each changed day points to the same dated override
+    by_day = run(config, "rate", "day").flagged
+    assert {r["suggested_override"]["effective_from"] for r in by_day} == {"2025-11-12"}
+
+
+def test_the_suggested_override_closes_the_gap(config, tmp_path) -> None:
+    """The suggestion, written to voicegw.yaml as it is printed, then `voicegw reprice
+    --apply`: the month reconciles."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from voicegw_cli.cli.app import app
+
+    load(config, "rate")
+    (row,) = run(config, "rate", "model").flagged
+    printed = row["check"].split("pricing.overrides: ", 1)[1].split("}, then", 1)[0] + "}"
+    key, _, fields = printed.partition(": ")
+    override = yaml.safe_load(f"{key}: {fields}")
+    cfg = yaml.safe_load(config.path.read_text())
+    cfg["pricing"] = {"overrides": override}
+    config.path.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(
+        app,
+        ["--config", str(config.path), "reprice", "--start", "2025-11-12", "--end", "2025-11-30"]
+        + ["--provider", "anthropic", "--apply"],
+    )
+    assert res.exit_code == 0, res.output
+    assert run(config, "rate", "day").flagged == []
+    assert run(config, "rate", "model").flagged == []
+
+
+def test_a_constant_negotiated_rate_gets_a_flat_override(config) -> None:
+    load(config, "negotiated")
+    (plant,) = spec("negotiated")["planted"]
+    (row,) = run(config, "negotiated", "model").flagged
+    assert row["suggested_override"] == plant["override"]  # no effective_from
+    (line,) = row["rates"]
+    assert "invoice_changed_on" not in line and line["differs"]
+    assert "invoice implies $0.0065/minute" in row["detail"]
+
+
+def test_a_clock_off_on_one_evening_is_timezone_on_two_days(config) -> None:
+    load(config, "clock")
+    (plant,) = spec("clock")["planted"]
+    flagged = run(config, "clock", "day").flagged
+    assert [r["day"] for r in flagged] == plant["days"]
+    assert {r["shift_hours"] for r in flagged} == {plant["shift_hours"]}
+    first = flagged[0]
+    assert "differ by amounts that cancel" in first["detail"]
+    assert "our clock running 3 h ahead around midnight" in first["detail"]
+    short, over = (r["unit_diff_pct"]["output_tokens"] for r in flagged)
+    assert short < 0 < over
+
+
+def test_no_single_override_when_ours_was_right_only_after_the_change(config) -> None:
+    """Our items priced at the new $5.50 all month (a flat override applied too early):
+    the invoice changed on the 12th, ours is wrong before it — one dated entry cannot
+    say that, so none is suggested; the finding still names the change."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from voicegw_cli.cli.app import app
+
+    load(config, "rate")
+    cfg = yaml.safe_load(config.path.read_text())
+    cfg["pricing"] = {
+        "overrides": {
+            "anthropic/claude-haiku-4-5": {
+                "input_per_mtok": "1.00",
+                "cached_input_per_mtok": "0.10",
+                "cache_write_per_mtok": "1.25",
+                "output_per_mtok": "5.50",
+            }
+        }
+    }
+    config.path.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(
+        app,
+        ["--config", str(config.path), "reprice", "--start", "2025-11-01", "--end", "2025-11-30"]
+        + ["--apply"],
+    )
+    assert res.exit_code == 0, res.output
+    (row,) = run(config, "rate", "model").flagged
+    assert "suggested_override" not in row
+    assert "the invoice's rate changed on 2025-11-12" in row["detail"]
+    assert {r["day"] for r in run(config, "rate", "day").flagged} == {
+        f"2025-11-{d:02d}" for d in range(1, 12)
+    }

@@ -28,9 +28,11 @@ class Metric(StrEnum):
 
 
 EPILOG = (
-    "Causes: coverage (one side only) · timezone (days shifted by a zone offset) · units "
-    "(a metering gap) · cached (cached/uncached split differs) · unpriced (our items have "
-    "no price) · rate (units agree, cost does not). Exit codes: 0 nothing flagged (or "
+    "Causes: coverage (one side only, or the export stops early) · timezone (days shifted "
+    "by a zone offset, or our clock off around one midnight) · units (a metering gap) · "
+    "cached (cached/uncached split differs) · split (text/audio split differs) · unpriced "
+    "(our items have no price) · rate (units agree, cost does not; a dated override is "
+    "suggested when the price changed). Exit codes: 0 nothing flagged (or "
     "flagged without --fail-on-drift) · 1 flagged with --fail-on-drift · 2 usage error · "
     "3 an export file cannot be read, or a pull failed (key refused, network). Formats "
     "read: docs/reconcile.md."

@@ -8,7 +8,9 @@ the console cost CSV's `cost_usd` is dollars; cache writes come split by TTL
 display names (`Claude Haiku 4.5`) and the cost report describes rows in prose
 (`Claude Sonnet 4 Usage - Input Tokens`) when `model` is null; `context_window` prints
 as `≤ 200k`; counts may be written as floats; non-token costs (web search, code
-execution) are kept as their own rows.
+execution) are kept as their own rows; `service_tier: batch` is kept apart (billed at half
+price) and `context_window: 200k-1M` stays on its model as the long-context tier; a token
+CSV without cache columns means no cache reads (or writes).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from datetime import datetime
 from typing import Any
 
 from voicegw_cli.reconcile.base import (
+    BATCH,
     CACHE_WRITE,
     CACHED,
     COST,
+    LONG_CONTEXT,
     OUTPUT,
     UNCACHED,
     USAGE,
@@ -27,6 +31,7 @@ from voicegw_cli.reconcile.base import (
     Rec,
     Source,
     blank,
+    csv_header,
     csv_rows,
     half_ulp,
     opt_quantity,
@@ -36,7 +41,13 @@ from voicegw_cli.reconcile.base import (
     to_decimal,
 )
 from voicegw_cli.reconcile.names import split_description
-from voicegw_cli.reconcile.pages import ReadContext, first_bucket, first_result, walk_buckets
+from voicegw_cli.reconcile.pages import (
+    ReadContext,
+    first_bucket,
+    first_result,
+    page_infos,
+    walk_buckets,
+)
 
 PROVIDER = "anthropic"
 
@@ -64,6 +75,23 @@ _DESCRIBED = (
     ("output", OUTPUT),
     ("input", UNCACHED),
 )
+
+
+def _tier(service_tier: Any, context_window: Any) -> str | None:
+    """A result's tier: BATCH (its own row), else priority and/or long context (shown on
+    the model's row), None for the standard tier.
+
+    The API's context windows are `0-200k` and `200k-1M`; the console prints `≤ 200k`
+    (its long-context spelling is unverified: anything starting `>` or reaching `1M`).
+    The console's `usage_type` is read the same way (`batch` in it means batch [U])."""
+    st = str(service_tier or "").strip().lower()
+    if "batch" in st:
+        return BATCH
+    cw = str(context_window or "").strip().lower().replace(" ", "")
+    tiers = [st] if st and st not in ("standard", "default", "message", "messages") else []
+    if cw.startswith(("200k-", ">")) or cw.endswith("1m"):
+        tiers.append(LONG_CONTEXT)
+    return ", ".join(tiers) or None
 
 
 def _unit_of(token_type: Any, described: str | None = None) -> str | None:
@@ -107,12 +135,17 @@ def _bounds(src: Source, bucket: dict[str, Any], where: str) -> tuple[datetime, 
 
 def read_json(src: Source, pages: list[Any], ctx: ReadContext, fmt: str) -> ReadResult:
     out = ReadResult(src.name, fmt, PROVIDER)
+    out.pages = page_infos(src, pages, _bounds)
     for where, start, end, r in walk_buckets(src, pages, ctx, _bounds):
         day = span_day(start, end)
+        tier = _tier(r.get("service_tier"), r.get("context_window"))
         if "amount" in r:
-            out.records.append(_cost(src, r, where, day))
+            recs = [_cost(src, r, where, day)]
         else:
-            out.records.extend(_usage(src, r, where, day))
+            recs = _usage(src, r, where, day)
+        for rec in recs:
+            rec.tier = tier
+        out.records.extend(recs)
     return out
 
 
@@ -162,9 +195,9 @@ TOKEN_CSV_REQUIRED = (
     "usage_date_utc",
     "model_version",
     "usage_input_tokens_no_cache",
-    "usage_input_tokens_cache_read",
     "usage_output_tokens",
 )
+_READ_COLUMN = "usage_input_tokens_cache_read"
 COST_CSV_REQUIRED = ("usage_date_utc", "model", "token_type", "cost_usd")
 _WRITE_COLUMNS = (
     "usage_input_tokens_cache_write_5m",
@@ -189,21 +222,41 @@ def _day(src: Source, row: dict[str, str], line: int):
 
 
 def read_token_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
+    """Cache columns are optional: an account that never cached may get a CSV without
+    them, and an absent column means none of that kind (compared as 0, so a hook that
+    logged cache reads the provider never billed shows as `cached`)."""
     out = ReadResult(src.name, fmt, PROVIDER)
-    metrics = TOKEN_CSV_REQUIRED[2:] + _WRITE_COLUMNS
+    metrics = TOKEN_CSV_REQUIRED[2:] + (_READ_COLUMN,) + _WRITE_COLUMNS
+    header = set(csv_header(src.text))
+    absent = [c for c in (_READ_COLUMN,) if c not in header]
+    if not header & set(_WRITE_COLUMNS):
+        absent.append("usage_input_tokens_cache_write_*")
+    if absent:
+        out.notes.append(
+            f"{src.name}: no {' or '.join(absent)} column: read as no cache "
+            + (
+                "reads or writes"
+                if len(absent) == 2
+                else "reads"
+                if _READ_COLUMN in absent
+                else "writes"
+            )
+        )
     for line, row in csv_rows(src, TOKEN_CSV_REQUIRED):
         if blank(row, metrics):
             continue
         day = _day(src, row, line)
         model = row["model_version"].strip() or None
+        tier = _tier(row.get("usage_type"), row.get("context_window"))
 
         q = row_counts(src, row, line)
-        out.records += [
-            Rec(model, day, UNCACHED, q("usage_input_tokens_no_cache"), None, USAGE, "llm"),
-            Rec(model, day, CACHED, q("usage_input_tokens_cache_read"), None, USAGE, "llm"),
-            Rec(model, day, CACHE_WRITE, sum(q(c) for c in _WRITE_COLUMNS), None, USAGE, "llm"),
-            Rec(model, day, OUTPUT, q("usage_output_tokens"), None, USAGE, "llm"),
-        ]
+        for unit, qty in (
+            (UNCACHED, q("usage_input_tokens_no_cache")),
+            (CACHED, q(_READ_COLUMN)),
+            (CACHE_WRITE, sum(q(c) for c in _WRITE_COLUMNS)),
+            (OUTPUT, q("usage_output_tokens")),
+        ):
+            out.records.append(Rec(model, day, unit, qty, None, USAGE, "llm", tier=tier))
     return out
 
 
@@ -229,6 +282,7 @@ def read_cost_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
                 COST,
                 modality="llm",
                 ctol=half_ulp(dollars),
+                tier=_tier(row.get("usage_type"), row.get("context_window")),
             )
         )
     return out

@@ -22,16 +22,55 @@ from typing import Any
 from voicegw_cli.errors import InputError
 
 # Unit kinds compared by reconcile. Input-token kinds are disjoint: uncached + cached +
-# cache writes = everything sent as input.
+# cache writes = everything sent as input (text, audio and image alike). The two audio
+# kinds are *parts* of those totals, compared so that a text/audio split shows apart:
+# audio input counts cached audio too (as our `audio_input_tokens` does), audio output is
+# the audio part of output.
 UNCACHED = "uncached_input_tokens"
 CACHED = "cached_input_tokens"
 CACHE_WRITE = "cache_write_tokens"
 OUTPUT = "output_tokens"
+AUDIO_IN = "audio_input_tokens"
+AUDIO_OUT = "audio_output_tokens"
 SECONDS = "audio_seconds"
 CHARACTERS = "characters"
 CREDITS = "credits"
-UNITS: tuple[str, ...] = (UNCACHED, CACHED, CACHE_WRITE, OUTPUT, SECONDS, CHARACTERS, CREDITS)
+UNITS: tuple[str, ...] = (
+    UNCACHED,
+    CACHED,
+    CACHE_WRITE,
+    OUTPUT,
+    AUDIO_IN,
+    AUDIO_OUT,
+    SECONDS,
+    CHARACTERS,
+    CREDITS,
+)
 INPUT_FAMILY: tuple[str, ...] = (UNCACHED, CACHED, CACHE_WRITE)
+#: part kind -> the total it is part of
+AUDIO_PARTS: dict[str, str] = {AUDIO_IN: UNCACHED, AUDIO_OUT: OUTPUT}
+
+# Rate leaves: what one billed line prices. For text-only models a leaf is its unit kind;
+# realtime lines split input and output by modality (and cached audio apart).
+UNCACHED_AUDIO = "uncached_audio_input_tokens"
+CACHED_AUDIO = "cached_audio_input_tokens"
+LEAVES: tuple[str, ...] = (
+    UNCACHED,
+    CACHED,
+    CACHE_WRITE,
+    OUTPUT,
+    UNCACHED_AUDIO,
+    CACHED_AUDIO,
+    AUDIO_OUT,
+    SECONDS,
+    CHARACTERS,
+    CREDITS,
+)
+
+# Tiers a provider bills apart. Batch is kept on its own row (half price, and never what
+# a live voice agent sends); long context stays on its model, shown as its own tier.
+BATCH = "batch"
+LONG_CONTEXT = "long context"
 
 USAGE = "usage"  # a record from a usage/metering export: its quantity is authoritative
 COST = "cost"  # a record from a billing export: its cost counts, its quantity is a fallback
@@ -50,6 +89,19 @@ class Rec:
     modality: str | None = None  # stt/llm/tts/realtime hint for exports without models
     qtol: float = 0.0  # half the last printed digit of the quantity: rounding slack
     ctol: Decimal = Decimal(0)  # the same for the cost
+    tier: str | None = None  # BATCH, LONG_CONTEXT, priority...; None: the standard tier
+    leaf: str | None = None  # the rate leaf a cost prices, when it is not `unit` itself
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a paged admin API response, as read: how it ends and what it covers."""
+
+    index: int
+    has_more: bool
+    next_page: str | None
+    first_start: datetime | None
+    last_end: datetime | None
 
 
 @dataclass(slots=True)
@@ -61,6 +113,7 @@ class ReadResult:
     provider: str
     records: list[Rec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)  # paged JSON only
 
 
 class Source:

@@ -150,11 +150,13 @@ def read_billing(src: Source, docs: list[Any], ctx: ReadContext, fmt: str) -> Re
             line = str(grouping.get("line_item") or "").strip()
             method, _, name = line.rpartition("::")
             modality = "tts" if name.lower().startswith("aura") or method == "tts" else "stt"
+            # no quantity, but the unit a line prices, so the invoice's rate can be derived
+            # from the usage export's figures
             out.records.append(
                 Rec(
                     name or None,
                     day,
-                    None,
+                    (CHARACTERS if modality == "tts" else SECONDS) if name else None,
                     None,
                     dollars,
                     COST,

@@ -17,6 +17,9 @@ _SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})|-latest)$")
 _AURA_VOICE = re.compile(r"^(aura(?:-\d+)?)-[a-z]+(?:-[a-z]{2})?$")
 # "Claude Sonnet 4 Usage - Input Tokens" (Anthropic cost report descriptions).
 _DESCRIPTION = re.compile(r"^(?P<model>.+?)\s+usage\s*-\s*(?P<what>.+)$", re.IGNORECASE)
+# Names a bill uses for a model our items name otherwise: OpenAI's Costs API bills
+# whisper-1 (its only Whisper model) as the line item `whisper`.
+_ALIASES = {"whisper": "whisper-1"}
 
 
 def model_key(name: str) -> str:
@@ -33,7 +36,7 @@ def model_key(name: str) -> str:
     aura = _AURA_VOICE.match(s)
     if aura:
         s = aura.group(1)
-    return s
+    return _ALIASES.get(s, s)
 
 
 def split_description(text: str) -> tuple[str, str] | None:

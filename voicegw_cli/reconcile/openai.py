@@ -3,11 +3,17 @@ pages, and the dashboard's usage and cost CSVs.
 
 Quirks handled (see fixtures/providers/README.md): cost amounts that arrive as JSON
 strings with 40 decimals or `0E-6176`; counts written as floats (`59200.0`); empty buckets
-(`results: []`, blank CSV rows); a first bucket that starts at the requested time rather
-than midnight; `input_uncached_tokens` present or not (older spec versions); cost line
-items such as `gpt-4o-mini-2024-07-18, cached input`, `evals | ...` prefixes, modality
-words (`gpt-audio-mini-2025-12-15 audio, input`) and non-model items; `1000_tokens` and
-duration units; ISO columns with and without `+00:00`; an unquoted comma in `line_item`.
+(`results: []`, blank CSV rows, a CSV of only the four time columns); a first bucket that
+starts at the requested time rather than midnight; the two completions schemas (before
+the spec's 2026-07-15 change `input_tokens` counted text only and audio came apart in
+`input_audio_tokens`/`output_audio_tokens`; since then `input_tokens` counts everything
+and `input_uncached_tokens` exists) told apart by the fields present; `batch: true`
+results kept apart; cost line items such as `gpt-4o-mini-2024-07-18, cached input`,
+`<model>, cache writes`, `<model>, output, long context`, `priority | ...` and
+`evals | ...` prefixes, modality words (`gpt-audio-mini-2025-12-15 audio, input`), bare
+models (`whisper`) and non-model items; `line_item: null` (costs grouped by project only:
+a total over every model); `1000_tokens` and duration units; ISO columns with and without
+`+00:00`; an unquoted comma in `line_item`.
 """
 
 from __future__ import annotations
@@ -19,18 +25,25 @@ from functools import lru_cache
 from typing import Any
 
 from voicegw_cli.reconcile.base import (
+    AUDIO_IN,
+    AUDIO_OUT,
+    BATCH,
     CACHE_WRITE,
     CACHED,
+    CACHED_AUDIO,
     CHARACTERS,
     COST,
+    LONG_CONTEXT,
     OUTPUT,
     SECONDS,
     UNCACHED,
+    UNCACHED_AUDIO,
     USAGE,
     ReadResult,
     Rec,
     Source,
     blank,
+    csv_header,
     csv_rows,
     half_ulp,
     opt_quantity,
@@ -41,7 +54,7 @@ from voicegw_cli.reconcile.base import (
     to_decimal,
     to_quantity,
 )
-from voicegw_cli.reconcile.pages import ReadContext, first_result, walk_buckets
+from voicegw_cli.reconcile.pages import ReadContext, first_result, page_infos, walk_buckets
 
 PROVIDER = "openai"
 
@@ -50,10 +63,46 @@ _KINDS = {
     "uncached input": UNCACHED,
     "cached input": CACHED,
     "cache read": CACHED,
+    "cache reads": CACHED,
     "cache write": CACHE_WRITE,
+    "cache writes": CACHE_WRITE,
     "cached write": CACHE_WRITE,
     "output": OUTPUT,
 }
+#: Qualifiers after the kind: `<model>, output, long context`.
+_QUALIFIERS = {"long context": LONG_CONTEXT}
+#: `<tier> | <model>, <kind>` prefixes that name a service tier (others, like `evals`,
+#: name a product and are dropped). Batch rows are kept apart; the other tiers stay on
+#: their model and are shown as its tiers.
+_TIER_PREFIXES = ("batch", "priority", "flex", "scale")
+#: Usage `service_tier` values that are the standard price.
+_STANDARD_TIERS = ("", "default", "auto", "standard")
+#: An audio line prices a part of a total: (compared kind, audio part, rate leaf).
+_AUDIO_LEAF = {
+    UNCACHED: (AUDIO_IN, UNCACHED_AUDIO),
+    CACHED: (AUDIO_IN, CACHED_AUDIO),
+    OUTPUT: (AUDIO_OUT, AUDIO_OUT),
+}
+#: Completions fields that exist only since the spec's 2026-07-15 change.
+_CURRENT_SPEC_FIELDS = (
+    "input_uncached_tokens",
+    "input_cache_write_tokens",
+    "input_text_tokens",
+    "output_text_tokens",
+    "input_cached_text_tokens",
+    "input_cached_audio_tokens",
+    "input_image_tokens",
+    "input_cached_image_tokens",
+    "output_image_tokens",
+)
+OLD_SPEC_NOTE = (
+    "completions in the Usage API schema before 2026-07-15 (no input_uncached_tokens): "
+    "input_tokens read as text only, audio from input_audio_tokens and output_audio_tokens"
+    "; how much audio was cached is not reported, so realtime models' cached/uncached "
+    "split is compared within their audio input"
+)
+EMPTY_CSV = "OpenAI dashboard export (no usage)"
+_TIME_COLUMNS = {"start_time", "end_time", "start_time_iso", "end_time_iso"}
 # quantity_unit -> (unit kind or None for "not a compared unit", factor to our unit)
 _QUANTITY_UNITS: dict[str, tuple[str | None, int]] = {
     "tokens": ("tokens", 1),
@@ -133,14 +182,35 @@ def _unix(src: Source, value: Any, where: str) -> datetime:
         raise src.error(where, f"not a unix time: {value!r}") from None
 
 
+def _current_spec(pages: list[Any]) -> bool | None:
+    """True for the current completions schema, False for the one before 2026-07-15, None
+    when the file holds no completions result. Told from the fields present: the newer
+    schema's own fields (`input_uncached_tokens`, `input_text_tokens`...) on any result."""
+    seen = False
+    for page in pages:
+        for bucket in (page.get("data") or []) if isinstance(page, dict) else []:
+            for r in (bucket.get("results") or []) if isinstance(bucket, dict) else []:
+                if isinstance(r, dict) and result_type(r) == "completions":
+                    seen = True
+                    if any(k in r for k in _CURRENT_SPEC_FIELDS):
+                        return True
+    return False if seen else None
+
+
 def read_json(src: Source, pages: list[Any], ctx: ReadContext, fmt: str) -> ReadResult:
     out = ReadResult(src.name, fmt, PROVIDER)
+    out.pages = page_infos(src, pages, _bounds)
     skipped: dict[str, int] = {}
+    current = _current_spec(pages)
+    if current is False:
+        out.notes.append(f"{src.name}: {OLD_SPEC_NOTE}")
     for where, start, end, result in walk_buckets(src, pages, ctx, _bounds):
         day = span_day(start, end)
         kind = result_type(result)
         if kind == "completions":
-            out.records.extend(_completions(src, result, where, day))
+            tier = _usage_tier(result.get("batch"), result.get("service_tier"))
+            get = _getter(src, result, where)
+            out.records.extend(_completions(get, _model(result), day, current is not False, tier))
         elif kind == "audio_speeches":
             qty = opt_quantity(src, result, "characters", where) or 0.0
             out.records.append(
@@ -150,9 +220,7 @@ def read_json(src: Source, pages: list[Any], ctx: ReadContext, fmt: str) -> Read
             qty = opt_quantity(src, result, "seconds", where) or 0.0
             out.records.append(Rec(_model(result), day, SECONDS, qty, None, USAGE, modality="stt"))
         elif kind == "costs":
-            rec = _cost(src, result, where, day)
-            if rec is not None:
-                out.records.append(rec)
+            out.records.extend(_cost(src, result, where, day))
         else:
             name = str(result.get("object") or "unknown")
             skipped[name] = skipped.get(name, 0) + 1
@@ -161,71 +229,122 @@ def read_json(src: Source, pages: list[Any], ctx: ReadContext, fmt: str) -> Read
     return out
 
 
+def _usage_tier(batch: Any, service_tier: Any) -> str | None:
+    """BATCH for `batch: true` (group_by=batch), else a non-standard `service_tier`."""
+    if batch is True or str(batch).strip().lower() == "true":
+        return BATCH
+    st = str(service_tier or "").strip().lower()
+    return None if st in _STANDARD_TIERS else st
+
+
 def _model(result: dict[str, Any]) -> str | None:
     model = result.get("model")
     return str(model) if model else None
 
 
-def _completions(src: Source, r: dict[str, Any], where: str, day) -> list[Rec]:
-    total = opt_quantity(src, r, "input_tokens", where) or 0.0
-    cached = opt_quantity(src, r, "input_cached_tokens", where) or 0.0
-    write = opt_quantity(src, r, "input_cache_write_tokens", where)
-    uncached = opt_quantity(src, r, "input_uncached_tokens", where)
-    if uncached is None:  # older spec: input_tokens includes cached (and cache writes)
-        uncached = max(total - cached - (write or 0.0), 0.0)
-    output = opt_quantity(src, r, "output_tokens", where) or 0.0
-    model = _model(r)
-    recs = [
-        Rec(model, day, UNCACHED, uncached, None, USAGE, modality="llm"),
-        Rec(model, day, CACHED, cached, None, USAGE, modality="llm"),
-        Rec(model, day, OUTPUT, output, None, USAGE, modality="llm"),
-    ]
+def _getter(src: Source, r: dict[str, Any], where: str):
+    """`get(field)` -> the result's count, or None when the field is absent or null."""
+    return lambda key: opt_quantity(src, r, key, where)
+
+
+def _completions(get, model: str | None, day, current: bool, tier: str | None) -> list[Rec]:
+    """One completions result (or usage CSV row) as our unit kinds.
+
+    Current schema: `input_tokens` counts text, audio and image, cached and cache writes
+    included; `input_uncached_tokens` excludes cache writes; `input_audio_tokens` counts
+    uncached audio only, `input_cached_audio_tokens` the cached audio. Before 2026-07-15:
+    `input_tokens` and `input_cached_tokens` counted text only, `input_audio_tokens` all
+    audio (cached included) and `output_tokens` text output only; how much audio was
+    cached was not reported, so it is counted uncached with that much slack on the
+    cached/uncached split."""
+    cached = get("input_cached_tokens") or 0.0
+    write = get("input_cache_write_tokens")
+    audio_in = get("input_audio_tokens")
+    audio_out = get("output_audio_tokens")
+    slack = 0.0
+    if current:
+        uncached = get("input_uncached_tokens")
+        if uncached is None:
+            uncached = max((get("input_tokens") or 0.0) - cached - (write or 0.0), 0.0)
+        output = get("output_tokens") or 0.0
+        if audio_in is not None:
+            audio_in += get("input_cached_audio_tokens") or 0.0
+    else:
+        write = None
+        text = get("input_tokens") or 0.0
+        uncached = max(text - cached, 0.0) + (audio_in or 0.0)
+        output = (get("output_tokens") or 0.0) + (audio_out or 0.0)
+        slack = audio_in or 0.0
+    modality = "realtime" if (audio_in or audio_out) else "llm"
+
+    def rec(unit: str, qty: float, qtol: float = 0.0) -> Rec:
+        return Rec(model, day, unit, qty, None, USAGE, modality, qtol, tier=tier)
+
+    recs = [rec(UNCACHED, uncached, slack), rec(CACHED, cached, slack), rec(OUTPUT, output)]
     if write is not None:
-        recs.append(Rec(model, day, CACHE_WRITE, write, None, USAGE, modality="llm"))
+        recs.append(rec(CACHE_WRITE, write))
+    if audio_in is not None:
+        recs.append(rec(AUDIO_IN, audio_in))
+    if audio_out is not None:
+        recs.append(rec(AUDIO_OUT, audio_out))
     return recs
 
 
 @lru_cache(maxsize=4096)
-def parse_line_item(text: str) -> tuple[str, str | None, str | None]:
-    """`gpt-4o-mini-2024-07-18, cached input` -> (model, unit kind, modality word).
+def parse_line_item(text: str) -> tuple[str, str | None, str | None, str | None]:
+    """`gpt-4o-mini-2024-07-18, cached input` -> (model, unit kind, modality word, tier).
 
-    `evals | gpt-4o-mini..., input` keeps the model; items that name no model
-    (`assistants api | file search`) come back whole with no unit."""
+    `evals | gpt-4o-mini..., input` keeps the model; `priority | <model>, output, long
+    context` keeps it too, with its tiers;
+    items that name no model (`assistants api | file search`) come back whole with no
+    unit."""
     s = text.strip()
+    tiers = []
     if " | " in s:
-        _, rest = s.split(" | ", 1)
-        if "," not in rest:  # not a model line: keep the whole text as its name
-            return s, None, None
+        prefix, rest = s.split(" | ", 1)
+        prefix = prefix.strip().lower()
+        if prefix in _TIER_PREFIXES:
+            tiers.append(prefix)
+        elif "," not in rest:  # not a model line: keep the whole text as its name
+            return s, None, None, None
         s = rest.strip()
-    model, _, kind = s.rpartition(",") if "," in s else (s, "", "")
-    model, kind = model.strip(), kind.strip().lower()
+    parts = [p.strip() for p in s.split(",")]
+    model, unit = parts[0], None
+    for part in parts[1:]:
+        low = part.lower()
+        if low in _KINDS:
+            unit = _KINDS[low]
+        elif low in _QUALIFIERS:
+            tiers.append(_QUALIFIERS[low])
+        else:  # a comma inside the name itself: keep it
+            model = f"{model}, {part}"
     word = None
     m = _MODALITY_WORD.match(model)
     if m:
         model, word = m.group("model"), m.group("word").lower()
-    return model, _KINDS.get(kind), word
+    return model, unit, word, ", ".join(tiers) or None
 
 
-def _cost(src: Source, r: dict[str, Any], where: str, day) -> Rec | None:
+def _cost(src: Source, r: dict[str, Any], where: str, day) -> list[Rec]:
     amount = r.get("amount")
     if isinstance(amount, dict):
         value, currency = amount.get("value"), amount.get("currency")
     else:
         value, currency = amount, r.get("currency")
     if value is None:
-        return None
+        return []
     cost = to_decimal(src, value, f"{where}.amount.value")
     if currency and str(currency).lower() != "usd":
         raise src.error(f"{where}.amount.currency", f"only USD is supported, got {currency!r}")
     # A JSON number is the server's exact float; only a printed string can be rounded.
     ctol = half_ulp(cost) if isinstance(value, str) else Decimal(0)
     line = r.get("line_item")
-    return _cost_rec(
+    return _cost_recs(
         src, line, cost, r.get("quantity"), r.get("quantity_unit"), where, day, ctol=ctol
     )
 
 
-def _cost_rec(
+def _cost_recs(
     src: Source,
     line: Any,
     cost: Decimal,
@@ -235,11 +354,14 @@ def _cost_rec(
     day,
     ctol: Decimal | None = None,
     qwhere: str | None = None,
-) -> Rec:
+) -> list[Rec]:
+    """A cost line as records: the line itself and, for an audio line, its quantity as
+    the audio part of its total too. `line_item: null` (costs grouped by project only)
+    is a total over every model, of every modality."""
     if not line:
-        model, unit, word = None, None, None
+        model, unit, word, tier = None, None, None, None
     else:
-        model, unit, word = parse_line_item(str(line))
+        model, unit, word, tier = parse_line_item(str(line))
     qty: float | None = None
     qtol = 0.0
     if quantity not in (None, ""):
@@ -255,10 +377,12 @@ def _cost_rec(
                 unit = kind  # "whisper-1, input" measured in seconds
     if unit is None:
         qty = None
-    modality = _MODALITY.get(unit, "llm")
-    if word == "audio" and unit is not None and modality == "llm":
+    modality = _MODALITY.get(unit, "llm") if unit else None
+    leaf, part = None, None
+    if word == "audio" and unit in _AUDIO_LEAF:
         modality = "realtime"
-    return Rec(
+        part, leaf = _AUDIO_LEAF[unit]
+    rec = Rec(
         model,
         day,
         unit,
@@ -268,7 +392,12 @@ def _cost_rec(
         modality=modality,
         qtol=qtol,
         ctol=half_ulp(cost) if ctol is None else ctol,
+        tier=tier,
+        leaf=leaf,
     )
+    if part is None:
+        return [rec]
+    return [rec, Rec(model, day, part, qty, None, COST, modality, qtol, tier=tier)]
 
 
 # --------------------------------------------------------------------------- dashboard CSVs
@@ -279,6 +408,8 @@ USAGE_CSV_REQUIRED = ("num_model_requests", "model")
 
 def detect_csv(header: list[str]) -> str | None:
     cols = set(header)
+    if "start_time" in cols and cols <= _TIME_COLUMNS:
+        return EMPTY_CSV
     has_time = bool({"start_time", "start_time_iso"} & cols)
     if has_time and {"amount_value", "line_item"} <= cols:
         return "OpenAI dashboard cost CSV"
@@ -315,14 +446,15 @@ def _csv_time(src: Source, text: str, where: str) -> datetime:
 
 
 def _merge_unquoted_line_item(names: list[str], row: list[str]) -> list[str]:
-    """`..., gpt-4o-mini-2024-07-18, input, ...` written without quotes: one field too many."""
-    if len(row) != len(names) + 1 or "line_item" not in names:
+    """`..., gpt-4o-mini-2024-07-18, input, ...` written without quotes: a field or two
+    too many (`<model>, output, long context`)."""
+    extra = len(row) - len(names)
+    if extra not in (1, 2) or "line_item" not in names:
         return row
     i = names.index("line_item")
-    if row[i + 1].strip().lower() in _KINDS or row[i + 1].strip().lower().endswith(
-        ("input", "output")
-    ):
-        return row[:i] + [f"{row[i]},{row[i + 1]}"] + row[i + 2 :]
+    tail = [f.strip().lower() for f in row[i + 1 : i + 1 + extra]]
+    if all(t in _KINDS or t in _QUALIFIERS or t.endswith(("input", "output")) for t in tail):
+        return row[:i] + [",".join(row[i : i + 1 + extra])] + row[i + 1 + extra :]
     return row
 
 
@@ -362,7 +494,7 @@ def read_cost_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
             acc[2] += qtol
             acc[3] += text_slack(text)
     for (line_item, unit, day, has_qty), (cost, qty, qtol, ctol, line) in groups.items():
-        rec = _cost_rec(
+        recs = _cost_recs(
             src,
             line_item,
             cost,
@@ -373,9 +505,25 @@ def read_cost_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
             ctol=ctol,
             qwhere=f"row {line} column quantity",
         )
-        if rec.quantity is not None:
-            rec.qtol = qtol * (rec.quantity / qty if qty else 1.0)
-        out.records.append(rec)
+        for rec in recs:
+            if rec.quantity is not None:
+                rec.qtol = qtol * (rec.quantity / qty if qty else 1.0)
+        out.records.extend(recs)
+    return out
+
+
+def read_empty_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
+    """A dashboard export of only the four time columns: the period had no usage at all.
+
+    The rows (empty buckets) are still checked, so a damaged file is not taken for an
+    empty month."""
+    out = ReadResult(src.name, fmt, PROVIDER)
+    days: dict[tuple[str, str], date | None] = {}
+    seen = sorted(
+        {d for line, row in csv_rows(src, ("start_time",)) if (d := _row_day(src, row, line, days))}
+    )
+    span = f" ({seen[0]}..{seen[-1]})" if seen else ""
+    out.notes.append(f"{src.name}: no usage columns: OpenAI reported no usage{span}")
     return out
 
 
@@ -383,6 +531,10 @@ def read_usage_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
     out = ReadResult(src.name, fmt, PROVIDER)
     metrics = ("input_tokens", "output_tokens", "characters", "seconds")
     days: dict[tuple[str, str], date | None] = {}
+    header = set(csv_header(src.text))
+    current = bool(header & set(_CURRENT_SPEC_FIELDS))
+    if "input_tokens" in header and not current:
+        out.notes.append(f"{src.name}: {OLD_SPEC_NOTE}")
     for line, row in csv_rows(src, USAGE_CSV_REQUIRED):
         if blank(row, metrics + ("num_model_requests",)):
             continue  # an empty bucket
@@ -391,20 +543,12 @@ def read_usage_csv(src: Source, ctx: ReadContext, fmt: str) -> ReadResult:
 
         q = row_counts(src, row, line)
         if "input_tokens" in row and not blank(row, ("input_tokens", "output_tokens")):
-            total, cached = q("input_tokens"), q("input_cached_tokens")
-            write = q("input_cache_write_tokens")
-            uncached = (
-                q("input_uncached_tokens")
-                if row.get("input_uncached_tokens", "").strip()
-                else max(total - cached - write, 0.0)
-            )
-            out.records += [
-                Rec(model, day, UNCACHED, uncached, None, USAGE, modality="llm"),
-                Rec(model, day, CACHED, cached, None, USAGE, modality="llm"),
-                Rec(model, day, OUTPUT, q("output_tokens"), None, USAGE, modality="llm"),
-            ]
-            if "input_cache_write_tokens" in row:
-                out.records.append(Rec(model, day, CACHE_WRITE, write, None, USAGE, modality="llm"))
+            tier = _usage_tier(row.get("batch"), row.get("service_tier"))
+
+            def get(col: str, row=row, q=q) -> float | None:
+                return q(col) if row.get(col, "").strip() else None
+
+            out.records += _completions(get, model, day, current, tier)
         elif row.get("characters", "").strip():
             out.records.append(
                 Rec(model, day, CHARACTERS, q("characters"), None, USAGE, modality="tts")

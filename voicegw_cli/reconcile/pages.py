@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from voicegw_cli.reconcile.base import Source
+from voicegw_cli.reconcile.base import Page, Source
 
 
 @dataclass(slots=True)
@@ -88,6 +88,37 @@ def walk_buckets(
                     continue
                 ctx.seen.add(mark)
                 yield rwhere, start, end, result
+
+
+def page_infos(
+    src: Source,
+    pages: list[Any],
+    bounds: Callable[[Source, dict[str, Any], str], tuple[datetime, datetime | None]],
+) -> list[Page]:
+    """How each page ends (`has_more`, `next_page`) and the span its buckets cover, so that
+    a chain of pages cut short can be named (see `read.check_page_chains`)."""
+    out = []
+    for p, page in enumerate(pages):
+        if not isinstance(page, dict) or "has_more" not in page:
+            continue
+        base = f"page {p + 1} " if len(pages) > 1 else ""
+        spans = [
+            bounds(src, b, f"{base}data[{i}]")
+            for i, b in enumerate(page.get("data") or [])
+            if isinstance(b, dict)
+        ]
+        ends = [e or s for s, e in spans]
+        nxt = page.get("next_page")
+        out.append(
+            Page(
+                p + 1,
+                page.get("has_more") is True,
+                str(nxt) if nxt else None,
+                min((s for s, _ in spans), default=None),
+                max(ends, default=None),
+            )
+        )
+    return out
 
 
 def first_result(pages: list[Any]) -> dict[str, Any] | None:

@@ -11,7 +11,18 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from voicegw_cli.reconcile.base import CACHE_WRITE, CACHED, CHARACTERS, OUTPUT, SECONDS, UNCACHED
+from voicegw_cli.reconcile.base import (
+    AUDIO_OUT,
+    CACHE_WRITE,
+    CACHED,
+    CACHED_AUDIO,
+    CHARACTERS,
+    LONG_CONTEXT,
+    OUTPUT,
+    SECONDS,
+    UNCACHED,
+    UNCACHED_AUDIO,
+)
 from voicegw_cli.reconcile.diff import RateLookup
 
 _MILLION = Decimal(1_000_000)
@@ -35,10 +46,18 @@ def pricer_lookup(config: Any, provider: str) -> RateLookup | None:
 
 
 def rate_units(rate: Any) -> dict[str, tuple[Decimal, str]]:
-    """A pricing `Rate` as {unit kind: (USD per unit, source)}.
+    """A pricing `Rate` as {rate leaf: (USD per unit, source)}; a context-size tier's
+    leaves are keyed `<leaf>@long context`.
 
-    Token prices are per 1M tokens; cached reads and cache writes fall back to the input
-    price as the pricer does; audio is per `audio_unit` (second, minute or hour)."""
+    Token prices are per 1M tokens; cached reads, cache writes and audio fall back as the
+    pricer does (rates.py); audio is per `audio_unit` (second, minute or hour)."""
+    out = _leaves(rate)
+    for _, tier in rate.tiers[-1:]:  # the highest context tier is the long-context one
+        out.update({f"{k}@{LONG_CONTEXT}": v for k, v in _leaves(tier).items()})
+    return out
+
+
+def _leaves(rate: Any) -> dict[str, tuple[Decimal, str]]:
     from voicegw_cli.pricing.rates import AUDIO_UNITS
 
     source = str(rate.source)
@@ -47,8 +66,14 @@ def rate_units(rate: Any) -> dict[str, tuple[Decimal, str]]:
         out[UNCACHED] = (rate.input / _MILLION, source)
         for unit, price in ((CACHED, rate.cached_input), (CACHE_WRITE, rate.cache_write)):
             out[unit] = ((price if price is not None else rate.input) / _MILLION, source)
+        audio = rate.audio_input if rate.audio_input is not None else rate.input
+        out[UNCACHED_AUDIO] = (audio / _MILLION, source)
+        cached_audio = rate.cached_audio_input if rate.cached_audio_input is not None else audio
+        out[CACHED_AUDIO] = (cached_audio / _MILLION, source)
     if rate.output is not None:
         out[OUTPUT] = (rate.output / _MILLION, source)
+        audio_out = rate.audio_output if rate.audio_output is not None else rate.output
+        out[AUDIO_OUT] = (audio_out / _MILLION, source)
     if rate.audio_price is not None:
         out[SECONDS] = (rate.audio_price / AUDIO_UNITS[rate.audio_unit], source)
     if rate.per_character is not None:

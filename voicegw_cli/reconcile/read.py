@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from voicegw_cli.errors import InputError
 from voicegw_cli.reconcile import anthropic, cartesia, deepgram, elevenlabs, generic, openai
 from voicegw_cli.reconcile.base import ReadResult, Rec, Source, csv_header
 from voicegw_cli.reconcile.pages import ReadContext, parse_json_values
+from voicegw_cli.reconcile.provider_errors import html_error, json_error
 
 #: Extensions picked up when a folder is given; a file named explicitly is read whatever
 #: its name.
@@ -37,6 +39,7 @@ _JSON: tuple[tuple[Callable[[list[Any]], str | None], JsonReader, str], ...] = (
 _CSV_READERS: dict[str, tuple[CsvReader, str | None]] = {
     "OpenAI dashboard cost CSV": (openai.read_cost_csv, "openai"),
     "OpenAI dashboard usage CSV": (openai.read_usage_csv, "openai"),
+    openai.EMPTY_CSV: (openai.read_empty_csv, "openai"),
     "Anthropic console token CSV": (anthropic.read_token_csv, "anthropic"),
     "Anthropic console cost CSV": (anthropic.read_cost_csv, "anthropic"),
     "generic CSV": (generic.read, None),
@@ -46,12 +49,31 @@ _FIELDS = "Deepgram usage fields"
 
 
 @dataclass(slots=True)
+class Truncated:
+    """A chain of pages that ends with `has_more: true` and no later page among the files."""
+
+    path: str
+    fmt: str
+    next_page: str | None
+    ends: datetime  # where the last page given stops (UTC)
+    modalities: frozenset[str | None]  # what the file's records were about
+
+    def describe(self) -> str:
+        token = f' (next_page "{self.next_page}")' if self.next_page else ""
+        return (
+            f"{self.path} ended with has_more: true{token} and no later page was given: "
+            f"the {self.fmt} export stops at {self.ends:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+@dataclass(slots=True)
 class Export:
     """Everything read for one provider: records plus what the readers want said."""
 
     provider: str
     files: list[ReadResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    truncated: list[Truncated] = field(default_factory=list)
 
     @property
     def records(self) -> list[Rec]:
@@ -104,10 +126,14 @@ def decode(path: Path) -> Source:
 Pending = tuple[str, str | None, Callable[[ReadContext], ReadResult]]
 
 
-def identify(src: Source) -> Pending:
+def identify(src: Source, expected: str = "") -> Pending:
     """(format name, provider or None for the generic CSV, a reader bound to the file)."""
     if src.text.lstrip()[:1] in ("{", "["):
         docs = parse_json_values(src)
+        for i, doc in enumerate(docs):
+            said = json_error(doc, expected)
+            if said:
+                raise src.error(f"page {i + 1}" if len(docs) > 1 else None, said)
         for detect, reader, provider in _JSON:
             fmt = detect(docs) if docs else None
             if fmt:
@@ -119,6 +145,9 @@ def identify(src: Source) -> Pending:
             f"not a provider export voicegw knows (top level: {keys}); "
             "see docs/reconcile.md for the formats it reads",
         )
+    page = html_error(src.text)
+    if page:
+        raise src.error(None, page)
     header = csv_header(src.text)
     for detect in _CSV_DETECT:
         fmt = detect(header)
@@ -137,7 +166,7 @@ def read_exports(paths: Sequence[Path], provider: str, *, metric: str = "credits
     ctx = ReadContext(provider=provider, metric=metric)
     pending: list[Pending] = []
     for path in expand(paths):
-        fmt, prov, reader = identify(decode(path))
+        fmt, prov, reader = identify(decode(path), provider)
         if prov is not None and prov != provider:
             raise InputError(
                 path, None, f"{fmt} export, which belongs to {prov}, but --provider is {provider}"
@@ -152,4 +181,31 @@ def read_exports(paths: Sequence[Path], provider: str, *, metric: str = "credits
         export.notes.extend(result.notes)
     if ctx.duplicates:
         export.notes.append(f"skipped {ctx.duplicates} bucket(s) repeated across files")
+    export.truncated = check_page_chains(export.files)
+    export.notes.extend(t.describe() + "; fetch the remaining pages" for t in export.truncated)
     return export
+
+
+def check_page_chains(files: Sequence[ReadResult]) -> list[Truncated]:
+    """Pages that say `has_more: true` whose continuation is not among the files.
+
+    A page does not carry its own cursor, but the admin APIs page through buckets in time
+    order: the next page starts where this one ended. A `has_more` page is therefore
+    continued when some page of the same format starts at (or before) its last bucket's
+    end and runs past it; otherwise the chain was cut short and the export is incomplete."""
+    pages = [(f, p) for f in files for p in f.pages]
+    out = []
+    for f, p in pages:
+        if not p.has_more or p.last_end is None:
+            continue
+        continued = any(
+            (g.fmt == f.fmt or "empty buckets" in g.fmt)
+            and q.first_start is not None
+            and q.last_end is not None
+            and q.first_start <= p.last_end < q.last_end
+            for g, q in pages
+        )
+        if not continued and not any(t.path == f.path for t in out):
+            mods = frozenset(r.modality for r in f.records)
+            out.append(Truncated(f.path, f.fmt, p.next_page, p.last_end, mods))
+    return out

@@ -101,6 +101,20 @@ def _shown(rec: Reconciliation) -> tuple[list[dict[str, Any]], int]:
     return rec.rows, 0
 
 
+def tier_lines(rec: Reconciliation) -> Iterator[str]:
+    """`gpt-5.4: of which long context: 300,000 uncached in, 4,000 output ($1.5900)` for
+    rows whose bill has tiers besides the standard one (their units are in the row)."""
+    rows, _ = _shown(rec)
+    for r in rows:
+        for tier, fig in (r.get("tiers") or {}).items():
+            units = ", ".join(
+                f"{fig['units'][u]:,} {DISPLAY[u][0]}" for u in UNITS if u in fig["units"]
+            )
+            cost = f" ({_usd(fig['cost_usd'])})" if fig["cost_usd"] is not None else ""
+            day = f" {r['day']}" if r.get("day") else ""
+            yield f"{r['model']}{day}: of which {tier}: {units or 'cost only'}{cost}"
+
+
 def checks(rec: Reconciliation) -> Iterator[tuple[str, str]]:
     """(finding, what to check) per flagged model and cause, with its days."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -153,6 +167,8 @@ def to_text(rec: Reconciliation, console: Any) -> None:
     if hidden:
         console.print(f"{hidden} day rows agree and are not listed (--format json lists all).")
     console.print(_summary(rec))
+    for line in tier_lines(rec):
+        console.print(line, highlight=False, markup=False)
     for f in rec.files:
         console.print(f"[dim]read {f['path']} as {f['format']}[/]", highlight=False)
     for n in rec.notes:
@@ -195,6 +211,7 @@ def to_markdown(rec: Reconciliation) -> str:
         out.append("")
     out.append(_summary(rec))
     out.append("")
+    out += [f"- {line}" for line in tier_lines(rec)]
     for n in rec.notes:
         out.append(f"> note: {n}")
     items = list(checks(rec))

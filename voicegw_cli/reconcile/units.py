@@ -10,21 +10,29 @@ from __future__ import annotations
 from decimal import Decimal
 
 from voicegw_cli.reconcile.base import (
+    AUDIO_IN,
+    AUDIO_OUT,
     CACHE_WRITE,
     CACHED,
+    CACHED_AUDIO,
     CHARACTERS,
     CREDITS,
     OUTPUT,
     SECONDS,
     UNCACHED,
+    UNCACHED_AUDIO,
 )
 
-#: unit kind -> (short label, display multiplier, "per" label for rates)
+#: unit kind or rate leaf -> (short label, display multiplier, "per" label for rates)
 DISPLAY: dict[str, tuple[str, int, str]] = {
     UNCACHED: ("uncached in", 1_000_000, "1M tokens"),
     CACHED: ("cached in", 1_000_000, "1M tokens"),
     CACHE_WRITE: ("cache write", 1_000_000, "1M tokens"),
     OUTPUT: ("output", 1_000_000, "1M tokens"),
+    AUDIO_IN: ("audio in", 1_000_000, "1M tokens"),
+    AUDIO_OUT: ("audio out", 1_000_000, "1M tokens"),
+    UNCACHED_AUDIO: ("uncached audio in", 1_000_000, "1M tokens"),
+    CACHED_AUDIO: ("cached audio in", 1_000_000, "1M tokens"),
     SECONDS: ("audio s", 60, "minute"),
     CHARACTERS: ("chars", 1_000_000, "1M characters"),
     CREDITS: ("credits", 1, "credit"),

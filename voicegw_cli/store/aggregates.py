@@ -21,6 +21,9 @@ UNIT_SQL: tuple[tuple[str, str], ...] = (
     ("cached_input_tokens", "SUM(cached_input_tokens)"),
     ("cache_write_tokens", "SUM(cache_write_tokens)"),
     ("output_tokens", "SUM(output_tokens)"),
+    # the audio parts of input (cached audio included) and output, for realtime models
+    ("audio_input_tokens", "SUM(audio_input_tokens)"),
+    ("audio_output_tokens", "SUM(audio_output_tokens)"),
     ("audio_seconds", "SUM(audio_seconds)"),
     ("characters", "SUM(characters)"),
 )
