@@ -458,3 +458,19 @@ def test_empty_and_unknown_files(tmp_path: Path) -> None:
     unknown.write_text('{"hello": [1, 2]}')
     assert "not a provider export voicegw knows (top level: hello)" in str(_err(unknown))
     assert str(_err(tmp_path / "nope.json")) == f"{tmp_path / 'nope.json'}: no such file or folder"
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "cartesia", "deepgram", "elevenlabs", "openai"])
+def test_a_page_with_no_buckets_means_no_usage(tmp_path, provider: str) -> None:
+    """What an admin API answers for a range with nothing in it reads as no usage, for the
+    provider asked about, not as an unknown format."""
+    from voicegw_cli.reconcile.read import read_exports
+
+    page = tmp_path / "page.json"
+    page.write_text('{"data": [], "has_more": false, "next_page": null}')
+    export = read_exports([page], provider)
+    assert export.records == [] and "no usage" in export.notes[0]
+    page.write_text('{"data": [], "has_more": true, "next_page": "x"}')  # not the end: no
+    if provider != "openai":
+        with pytest.raises(InputError, match="not a provider export"):
+            read_exports([page], provider)

@@ -138,6 +138,9 @@ def identify(src: Source, expected: str = "") -> Pending:
             fmt = detect(docs) if docs else None
             if fmt:
                 return fmt, provider, partial(reader, src, docs, fmt=fmt)
+        if expected and docs and all(_bucketless(d) for d in docs):
+            fmt = f"{expected} page with no buckets"
+            return fmt, expected, partial(_read_bucketless, src, expected, fmt)
         first = docs[0] if docs else None
         keys = ", ".join(sorted(first)[:8]) if isinstance(first, dict) else type(first).__name__
         raise src.error(
@@ -159,6 +162,23 @@ def identify(src: Source, expected: str = "") -> Pending:
         f"unrecognised columns ({', '.join(header[:8]) or 'none'}); expected a provider "
         f"export or the generic CSV ({','.join(generic.COLUMNS)})",
     )
+
+
+def _bucketless(doc: Any) -> bool:
+    """A usage/cost API page holding no buckets at all (`{"data": [], "has_more": false}`):
+    the provider's way of saying "nothing in this range"; any provider's admin API."""
+    return (
+        isinstance(doc, dict)
+        and doc.get("data") == []
+        and not doc.get("has_more")
+        and set(doc) <= {"data", "has_more", "next_page", "object", "first_id", "last_id"}
+    )
+
+
+def _read_bucketless(src: Source, provider: str, fmt: str, ctx: ReadContext) -> ReadResult:
+    out = ReadResult(src.name, fmt, provider)
+    out.notes.append(f"{src.name}: a page with no buckets: {provider} reported no usage here")
+    return out
 
 
 def read_exports(paths: Sequence[Path], provider: str, *, metric: str = "credits") -> Export:
