@@ -188,6 +188,8 @@ def test_unreadable_export_exits_3_with_one_line(cli, tmp_path: Path, content, m
         [*PERIOD, "--by", "week"],
         [*PERIOD, "--threshold", "-1"],
         [*PERIOD, "--format", "xml"],
+        [],  # a period is required
+        ["--period", "2025-11", *PERIOD],
     ],
 )
 def test_usage_errors_exit_2(cli, args: list[str]) -> None:
@@ -213,3 +215,19 @@ def test_missing_export_file_exits_3(cli, tmp_path: Path) -> None:
     )
     assert res.exit_code == 3
     assert res.stderr.strip() == f"Error: {tmp_path / 'nope.json'}: no such file or folder"
+
+
+def test_period_words_are_utc_days_like_the_exports(rate_store) -> None:
+    """--period 2025-11 is the same month as --start/--end, read in UTC even when the
+    configured zone is another one; the report says which days it compared."""
+    by_dates = json.loads(reconcile(rate_store, "--format", "json").stdout)
+    files = [str(RATE / "usage_report.json"), str(RATE / "cost_report.json")]
+    res = rate_store(
+        "reconcile", "--provider", "anthropic", "--provider-usage-file", files[0], files[1],
+        "--period", "2025-11", "--format", "json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    by_period = json.loads(res.stdout)
+    assert by_period["period"] == by_dates["period"]
+    assert by_period["period"]["timezone"] == "UTC"
+    assert by_period["rows"] == by_dates["rows"]

@@ -18,19 +18,6 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
-def utc_bounds(start: str, end: str):
-    """Inclusive UTC days -> (first day, last day, naive-UTC start, exclusive end)."""
-    from datetime import datetime, time, timedelta
-
-    from voicegw_cli.errors import UsageError
-    from voicegw_cli.periods import parse_date
-
-    s, e = parse_date(start, "--start"), parse_date(end, "--end")
-    if s > e:
-        raise UsageError(f"--start {s} is after --end {e}")
-    return s, e, datetime.combine(s, time()), datetime.combine(e + timedelta(days=1), time())
-
-
 def register(app: typer.Typer) -> None:
     @app.command("export-costs")
     def export_costs(

@@ -22,6 +22,22 @@ StartOpt = Annotated[
 EndOpt = Annotated[
     str | None, typer.Option("--end", metavar="DATE", help="Last local day, inclusive.")
 ]
+#: For commands that read providers' data, whose exports bucket UTC days.
+UtcPeriodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--period",
+        metavar="PERIOD",
+        help="last-month, month, YYYY-MM, a day YYYY-MM-DD, ...: read as UTC days, like the "
+        "providers' exports.",
+    ),
+]
+UtcStartOpt = Annotated[
+    str | None, typer.Option("--start", metavar="DATE", help="First UTC day, YYYY-MM-DD.")
+]
+UtcEndOpt = Annotated[
+    str | None, typer.Option("--end", metavar="DATE", help="Last UTC day, inclusive.")
+]
 ProjectOpt = Annotated[
     str | None, typer.Option("--project", "-p", metavar="ID", help="Only this project.")
 ]

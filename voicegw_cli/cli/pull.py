@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
+from voicegw_cli.cli.periods import UtcEndOpt, UtcPeriodOpt, UtcStartOpt
 
 if TYPE_CHECKING:
     from voicegw_cli.reconcile.pull import PullResult
@@ -70,8 +71,9 @@ def note_pull(result: PullResult, why_not_cached: str = "") -> None:
 def register(app: typer.Typer) -> None:
     def pull(
         provider: ProviderOpt,
-        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
+        period: UtcPeriodOpt = None,
+        start: UtcStartOpt = None,
+        end: UtcEndOpt = None,
         project: Annotated[
             str | None,
             typer.Option(
@@ -102,15 +104,16 @@ def register(app: typer.Typer) -> None:
         """
         from rich.markup import escape
 
+        from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config
-        from voicegw_cli.cli.export import utc_bounds
         from voicegw_cli.cli.output import dumps, emit
         from voicegw_cli.reconcile.names import canonical_provider
         from voicegw_cli.reconcile.pull import pull as run
 
-        first, last, _, _ = utc_bounds(start, end)
+        cfg = get_config()
+        span = periods.resolve(cfg.tz, period=period, start=start, end=end, utc=True, default=None)
         result = run(
-            get_config(), canonical_provider(provider), first, last, project=project, root=output
+            cfg, canonical_provider(provider), span.start, span.end, project=project, root=output
         )
         if fmt is Format.json:
             typer.echo(dumps(result.as_dict()))
@@ -126,7 +129,7 @@ def register(app: typer.Typer) -> None:
         emit(
             result.by_kind(),
             fmt=fmt,
-            title=escape(f"Pulled {result.provider} {first}..{last} (UTC days){scope}"),
+            title=escape(f"Pulled {result.provider} {span.start}..{span.end} (UTC days){scope}"),
             columns=["kind", "pages", "empty_pages", "bytes"],
         )
         note_pull(result)

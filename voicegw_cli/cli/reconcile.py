@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from voicegw_cli.cli.periods import UtcEndOpt, UtcPeriodOpt, UtcStartOpt
+
 
 class By(StrEnum):
     model = "model"
@@ -73,8 +75,9 @@ def register(app: typer.Typer) -> None:
                 "cartesia, groq, assemblyai, livekit...",
             ),
         ],
-        start: Annotated[str, typer.Option("--start", help="First UTC day, YYYY-MM-DD.")],
-        end: Annotated[str, typer.Option("--end", help="Last UTC day, inclusive.")],
+        period: UtcPeriodOpt = None,
+        start: UtcStartOpt = None,
+        end: UtcEndOpt = None,
         usage_files: Annotated[
             list[Path] | None,
             typer.Option(
@@ -137,14 +140,16 @@ def register(app: typer.Typer) -> None:
 
         Rows are per model (or model and day); every unit kind the export reports
         (uncached/cached input, cache writes, output tokens, audio seconds, characters,
-        credits) and the cost are compared. Days are UTC and inclusive. With no export
+        credits) and the cost are compared. Days are UTC and inclusive, whatever the
+        configured zone, because every provider's export buckets UTC days (the report says
+        so). The period is required: --period (e.g. last-month) or --start/--end. With no export
         file, the provider's pages are pulled over its admin API first and kept
         (see `voicegw pull`); --cached reuses a complete earlier pull.
         """
         import sys
 
+        from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config, open_store
-        from voicegw_cli.cli.export import utc_bounds
         from voicegw_cli.errors import CheckFailed, UsageError
         from voicegw_cli.reconcile import compare
         from voicegw_cli.reconcile.diff import Settings
@@ -153,7 +158,10 @@ def register(app: typer.Typer) -> None:
         from voicegw_cli.reconcile.report import render, to_text
         from voicegw_cli.reports import check_project
 
-        first, last, _, _ = utc_bounds(start, end)
+        span = periods.resolve(
+            get_config().tz, period=period, start=start, end=end, utc=True, default=None
+        )
+        first, last = span.start, span.end
         prov = canonical_provider(provider)
         files = [*(usage_files or []), *(more_files or [])]
         if files and (cached or pull_only or pull_dir):
