@@ -181,11 +181,11 @@ def register(app: typer.Typer) -> None:
                 check_project(store, project)
             result = compare(store.conn, export, settings, config=get_config())
         if fmt is ReportFormat.text:
-            from rich.console import Console
+            from voicegw_cli.cli.output import console, render_table
 
             # Logs and CI capture are not terminals: give the table room instead of 80 cols.
-            console = Console()
-            to_text(result, console if console.is_terminal else Console(width=120))
+            out = console()
+            to_text(result, out if out.is_terminal else console(width=120), table=render_table)
         else:
             sys.stdout.write(render(result, fmt.value))
         if fail_on_drift and result.flagged:

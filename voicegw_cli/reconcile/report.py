@@ -132,36 +132,47 @@ def checks(rec: Reconciliation) -> Iterator[tuple[str, str]]:
         yield f"[{cause}] {first['model']}{when}: {finding}", first["check"]
 
 
-def to_text(rec: Reconciliation, console: Any) -> None:
-    """Print the human report with Rich."""
-    from rich import box
-    from rich.table import Table
-
+def to_text(rec: Reconciliation, console: Any, table: Any = None) -> None:
+    """Print the human report with Rich. `table(console, rows, columns, title=, cells=)`
+    prints the rows (the CLI passes its renderer, which never cuts a value to fit)."""
     rows, hidden = _shown(rec)
-    table = Table(title=_title(rec), header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
     by_day = rec.settings.by == "day"
-    table.add_column("model", no_wrap=True)
-    if by_day:
-        table.add_column("day", no_wrap=True)
-    for name in ("ours", "provider", "diff", "diff %"):
-        table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("units vs provider")
-    table.add_column("cause", no_wrap=True)
-    for r in rows:
-        cells = [r["model"]]
-        if by_day:
-            cells.append(r.get("day") or "period")
-        cells += [
-            _usd(r["ours_cost_usd"]),
-            _usd(r["provider_cost_usd"]),
-            _usd(r["cost_diff_usd"]),
-            _pct(r["cost_diff_pct"]),
-            _units_cell(r),
-            f"[bold red]{r['cause']}[/]" if r["flagged"] else "[green]ok[/]",
-        ]
-        table.add_row(*cells)
-    if rows:
-        console.print(table)
+    columns = ["model", *(["day"] if by_day else []), "ours", "provider", "diff", "diff %"]
+    columns += ["units vs provider", "cause"]
+    shown = [
+        {
+            "model": r["model"],
+            "day": r.get("day") or "period",
+            "ours": r["ours_cost_usd"],
+            "provider": r["provider_cost_usd"],
+            "diff": r["cost_diff_usd"],
+            "diff %": r["cost_diff_pct"],
+            "units vs provider": _units_cell(r),
+            "cause": r["cause"] if r["flagged"] else "ok",
+            "flagged": r["flagged"],
+        }
+        for r in rows
+    ]
+    cells = {
+        "ours": lambda r: _usd(r["ours"]),
+        "provider": lambda r: _usd(r["provider"]),
+        "diff": lambda r: _usd(r["diff"]),
+        "diff %": lambda r: _pct(r["diff %"]),
+        "cause": lambda r: f"[bold red]{r['cause']}[/]" if r["flagged"] else "[green]ok[/]",
+    }
+    if rows and table is not None:
+        table(console, shown, columns, title=_title(rec), cells=cells)
+    elif rows:
+        from rich import box
+        from rich.table import Table
+
+        t = Table(title=_title(rec), header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
+        for c in columns:
+            right = c in ("ours", "provider", "diff", "diff %")
+            t.add_column(c, justify="right" if right else "left", no_wrap=c != "units vs provider")
+        for r in shown:
+            t.add_row(*[cells[c](r) if c in cells else str(r[c]) for c in columns])
+        console.print(t)
     else:
         console.print(_title(rec), highlight=False)
     if hidden:
