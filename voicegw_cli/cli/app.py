@@ -86,6 +86,8 @@ COMMAND_MODULES = (
     "status",
     "projects",
     "costs",
+    "calls",
+    "latency",
     "logs",
     "ingest",
     "export",
