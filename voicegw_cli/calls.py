@@ -64,7 +64,9 @@ def call_report(
     kind, attribute = resolve_by(store, by)
     start, end = period.start_utc, period.end_utc
     if kind is None:
-        rows = q.top_calls(store.conn, start, end, project=project, sort=sort, limit=top or 10**9)
+        rows, total = q.top_calls(
+            store.conn, start, end, project=project, sort=sort, limit=top or 10**9
+        )
     else:
         rows = q.grouped_calls(
             store.conn,
@@ -77,7 +79,7 @@ def call_report(
             sort=sort,
             limit=top,
         )
-    total = q.totals(store.conn, start, end, project=project)
+        total = q.totals(store.conn, start, end, project=project)
     minutes = total["minutes"] or 0
     return {
         "period": period.as_dict(),
@@ -118,7 +120,8 @@ def call_detail(store: Store, session_id: str) -> dict[str, Any]:
             lo = edge if lo is None else min(lo, edge)
             hi = edge if hi is None else max(hi, edge)
     if lo is not None and hi is not None:  # samples are stamped when queued: allow slack
-        lo, hi = lo - timedelta(minutes=1), hi + timedelta(minutes=1)
+        lo = lo.replace(tzinfo=None) - timedelta(minutes=1)  # the store's naive UTC
+        hi = hi.replace(tzinfo=None) + timedelta(minutes=1)
     items = q.session_items(store.conn, session_id, lo, hi)
     samples = lq.turns(store.conn, session_id, lo, hi)
     errors = lq.session_errors(store.conn, session_id, lo, hi)

@@ -232,7 +232,7 @@ def health(store: Store, *, backlog: list[Any] | None = None) -> dict[str, Any]:
     a list of problems (empty when `status` is ok).
 
     `backlog` is the spool chunks pending before this command folded (see `status`)."""
-    from datetime import timedelta
+    from datetime import UTC, timedelta
 
     from voicegw_cli import __version__
     from voicegw_cli.store import latency as lq
@@ -264,7 +264,7 @@ def health(store: Store, *, backlog: list[Any] | None = None) -> dict[str, Any]:
         "store": str(cfg.store_path),
         "store_bytes": cfg.store_path.stat().st_size if cfg.store_path.exists() else 0,
         "items": stats["items"],
-        "newest_item": stats["newest"],
+        "newest_item": stats["newest"].replace(tzinfo=UTC) if stats["newest"] else None,
         **act,
         "errors_last_hour": errors_1h,
         "spool_dir": str(cfg.spool_dir),

@@ -17,13 +17,13 @@ class Sort(StrEnum):
     cost_per_minute = "cost_per_minute"
 
 
-def _local(value: Any, tz: Any) -> str:
+def _local(value: Any, tz: Any, fmt: str = "%m-%d %H:%M:%S") -> str:
     """A naive-UTC store time as a short local time for tables."""
     from datetime import UTC
 
     if value is None:
         return "—"
-    return value.replace(tzinfo=UTC).astimezone(tz).strftime("%m-%d %H:%M:%S")
+    return value.replace(tzinfo=UTC).astimezone(tz).strftime(fmt)
 
 
 def _attrs(row: dict[str, Any]) -> str:
@@ -75,11 +75,10 @@ def _list_calls(
     scope = f" — project {project}" if project else ""
     if by is None:
         cells.update(
-            started=lambda r: _local(r["started_at"], cfg.tz),
-            agents=lambda r: ", ".join(r["agents"] or []),
+            started=lambda r: _local(r["started_at"], cfg.tz, "%m-%d %H:%M"),
             attributes=_attrs,
         )
-        emit(
+        emit(  # the table keeps what ranks calls; json/csv have every field
             rows,
             fmt=fmt,
             title=f"Top {len(rows)} calls by {sort.value}{scope}",
@@ -88,14 +87,11 @@ def _list_calls(
                 "session_id",
                 "started",
                 "project",
-                "agents",
                 "minutes",
-                "items",
                 "cost_usd",
                 *costs,
                 "cost_per_minute",
                 "attributes",
-                "end_reason",
             ],
             cells=cells,
         )
@@ -145,7 +141,7 @@ def _show(session_id: str, fmt: Format) -> None:
     if d.get("participant_kind"):
         who += f" ({d['participant_kind']})"
     if d.get("caller_number"):
-        who += f", caller {d['caller_number']}"
+        who += f" from {d['caller_number']}"
     minutes = d.get("minutes")
     head = (
         f"[bold]Call {escape(d['session_id'])}[/]  project {escape(str(d['project']))}\n"

@@ -306,7 +306,7 @@ class CallTracker:
         self.session.on("conversation_item_added", self._item_cb)
         self.session.on("error", self._error_cb)
         if self._participant is None:
-            self._participant = self._linked() or None
+            self._participant = self._linked()
         # Attached after start(): the turns already taken are in the history; queue them.
         agent, project = self._context()
         for item in list(getattr(self.session.history, "items", ()) or ()):
@@ -331,12 +331,14 @@ class CallTracker:
         """Name the caller explicitly (else: the room's linked participant)."""
         self._participant = participant_info(participant)
 
-    def _linked(self) -> dict[str, Any]:
+    def _linked(self) -> dict[str, Any] | None:
+        """The room's linked participant; None while there is none yet (look again later),
+        {} when the session has no room (console, tests): nobody to look for."""
         try:
             room_io = self.session.room_io
-        except RuntimeError:  # started without a room
-            return {}
-        return participant_info(getattr(room_io, "linked_participant", None))
+        except RuntimeError:  # not started, or started without a room
+            return {} if getattr(self.session, "_started", False) else None
+        return participant_info(getattr(room_io, "linked_participant", None)) or None
 
     def _turn_detection_model(self) -> tuple[str, str]:
         """Who decides end of turn (off the loop): the agent's or the session's turn
@@ -361,7 +363,7 @@ class CallTracker:
         try:
             item = ev.item
             if self._participant is None and getattr(item, "role", None) == "user":
-                self._participant = self._linked() or None
+                self._participant = self._linked()
             agent, project = self._context()
             self.recorder.submit(self.converter.chat_item, (item, clock.time(), agent, project))
         except Exception:  # pragma: no cover - defensive: never break LiveKit's emit
@@ -380,8 +382,8 @@ class CallTracker:
 
     def on_close(self, ev: Any, usage: list[Any]) -> None:
         """Queue this run's call record (before the usage converter's close)."""
-        if self._participant is None:
-            self._participant = self._linked() or None
+        if not self._participant:
+            self._participant = self._linked()
         agent, project = self._context()
         error = getattr(ev, "error", None)
         reason = getattr(ev, "reason", None)

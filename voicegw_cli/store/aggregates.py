@@ -101,7 +101,10 @@ def export_sql(
     cols = ",\n       ".join(exprs)
     join = ""
     if attributes:
-        join = "\nLEFT JOIN calls ON calls.session_id = line_items.session_id"
+        join = (
+            "\nLEFT JOIN (SELECT session_id, any_value(attributes) AS attributes FROM calls"
+            " GROUP BY session_id) calls ON calls.session_id = line_items.session_id"
+        )
     # No ORDER BY: sorting a month of items would hold it all in memory. Rows come out in
     # no promised order (ingest does not care; sort downstream when a diff needs it).
     return f"SELECT {cols}\nFROM line_items{join} WHERE {where}", params

@@ -17,7 +17,7 @@ is the usage inside the period, so the calls of a period add up to `costs` for i
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -146,30 +146,30 @@ CALL_FIELDS = (
 )
 
 
-def _calls_cte(project: str | None) -> str:
-    """One row per call active in [$start, $end): usage in it, or a record overlapping it."""
+def _calls_cte(project: str | None, *, attributes: bool = False) -> str:
+    """`j`: one narrow row per call active in [$start, $end) (usage in it, or a record
+    overlapping it): sums, minutes, start, project, first agent. Wide fields (the record's
+    participant, attributes...) are fetched afterwards for the rows a report shows; only
+    a grouping by attribute reads attributes for every call."""
     proj = " AND project = $project" if project else ""
     sums = ", ".join(f"SUM({name}) AS {name}" for name, _ in _SUMS)
+    attrs = ", attributes" if attributes else ""
     return f"""
-    u AS (SELECT session_id, arg_max(project, items) AS u_project,
-                 list(DISTINCT agent ORDER BY agent) FILTER (WHERE agent <> '') AS u_agents,
-                 arg_max(agent, items) AS u_agent, {sums},
-                 min(first_at) AS first_at, max(last_at) AS last_at
+    u AS (SELECT session_id, {sums}, min(first_at) AS first_at, max(last_at) AS last_at,
+                 min(project) AS u_project, min(agent) FILTER (WHERE agent <> '') AS u_agent
           FROM call_usage WHERE bucket >= $start AND bucket < $end{proj}
           GROUP BY session_id),
-    c AS (SELECT * FROM calls WHERE started_at < $end AND ended_at >= $start{proj}),
+    c AS (SELECT session_id, started_at, ended_at, duration_seconds, project, agents{attrs}
+          FROM calls WHERE started_at < $end AND ended_at >= $start{proj}),
     j AS (SELECT COALESCE(u.session_id, c.session_id) AS session_id,
                  COALESCE(c.started_at, u.first_at) AS started_at,
                  COALESCE(c.ended_at, u.last_at) AS ended_at,
                  COALESCE(c.project, u.u_project) AS project,
-                 COALESCE(from_json(c.agents, '["VARCHAR"]'), u.u_agents, []) AS agents,
                  COALESCE(json_extract_string(c.agents, '$[0]'), u.u_agent) AS agent,
                  COALESCE(c.duration_seconds,
                           epoch(u.last_at) - epoch(u.first_at)) / 60.0 AS minutes,
                  {", ".join(f"COALESCE(u.{n}, 0) AS {n}" for n, _ in _SUMS)},
-                 c.end_reason, c.room, c.job_id, c.participant_identity,
-                 c.participant_kind, c.caller_number, c.turns, c.attributes,
-                 c.session_id IS NOT NULL AS has_record
+                 c.session_id IS NOT NULL AS has_record{", c.attributes" if attributes else ""}
           FROM u FULL OUTER JOIN c ON u.session_id = c.session_id)"""
 
 
@@ -187,11 +187,19 @@ SORTS = {
 }
 
 
+def aware(row: dict[str, Any]) -> dict[str, Any]:
+    """Store times (naive UTC) as aware UTC datetimes, so every output names its zone."""
+    for k, v in row.items():
+        if isinstance(v, datetime) and v.tzinfo is None:
+            row[k] = v.replace(tzinfo=UTC)
+    return row
+
+
 def _row(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
-    row = dict(zip(names, values, strict=True))
+    row = aware(dict(zip(names, values, strict=True)))
     for name in _MONEY:
         if name in row and row[name] is not None:
-            row[name] = Decimal(row[name])
+            row[name] = Decimal(row[name]) if row[name] else Decimal(0)
     if row.get("cost_per_minute") is not None:
         row["cost_per_minute"] = Decimal(row["cost_per_minute"]).quantize(Decimal("0.000001"))
     if row.get("minutes") is not None:
@@ -204,6 +212,51 @@ def _row(names: list[str], values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 _CPM = "CASE WHEN minutes > 0 THEN CAST(cost_usd AS DOUBLE) / minutes END"
+#: Fields of the call record fetched for the calls a report shows.
+_RECORD_FIELDS = (
+    "agents",
+    "end_reason",
+    "room",
+    "job_id",
+    "participant_identity",
+    "participant_kind",
+    "caller_number",
+    "turns",
+    "attributes",
+)
+
+
+def _details(
+    conn: Any, ids: list[str], start: datetime, end: datetime, project: str | None
+) -> dict[str, dict[str, Any]]:
+    """The record fields of these calls, and the agents of those without a record."""
+    if not ids:
+        return {}
+    cols = ", ".join(_RECORD_FIELDS)
+    out: dict[str, dict[str, Any]] = {}
+    cur = conn.execute(
+        f"SELECT session_id, {cols} FROM calls WHERE session_id IN $ids", {"ids": ids}
+    )
+    for sid, *values in cur.fetchall():
+        d = dict(zip(_RECORD_FIELDS, values, strict=True))
+        d["agents"] = json.loads(d["agents"]) if d["agents"] else []
+        d["attributes"] = json.loads(d["attributes"]) if d["attributes"] else {}
+        out[sid] = d
+    missing = [i for i in ids if i not in out]
+    if missing:
+        params = {**_params(start, end, project), "ids": missing}
+        proj = " AND project = $project" if project else ""
+        rows = conn.execute(
+            f"""SELECT session_id, list(DISTINCT agent ORDER BY agent)
+                FROM call_usage WHERE session_id IN $ids AND agent <> ''
+                  AND bucket >= $start AND bucket < $end{proj} GROUP BY session_id""",
+            params,
+        ).fetchall()
+        agents = dict(rows)
+        for sid in missing:
+            out[sid] = {name: None for name in _RECORD_FIELDS}
+            out[sid].update(agents=agents.get(sid) or [], attributes={})
+    return out
 
 
 def top_calls(
@@ -214,32 +267,48 @@ def top_calls(
     project: str | None = None,
     sort: str = "cost",
     limit: int = 20,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The `limit` calls of the period with the highest `sort` (cost, duration,
-    cost_per_minute), one row each with the fields of `CALL_FIELDS`."""
+    cost_per_minute), one row each with the fields of `CALL_FIELDS`; and the totals
+    (calls, minutes, items, cost_usd) over every call of the period."""
     order = SORTS[sort]
-    sql = f"""WITH {_calls_cte(project)}
-        SELECT session_id, started_at, ended_at, project, agents, minutes, items, cost_usd,
-               {", ".join(MODALITY_COSTS)}, {_CPM} AS cost_per_minute, unpriced_items,
-               end_reason, room, job_id, participant_identity, participant_kind,
-               caller_number, turns, attributes, has_record
-        FROM j ORDER BY {order} DESC NULLS LAST, session_id LIMIT {int(limit)}"""
+    keep = ", ".join(
+        ["session_id", "started_at", "ended_at", "project", "minutes", "items", "cost_usd",
+         *MODALITY_COSTS, "unpriced_items", "has_record"]
+    )  # fmt: skip
+    sql = f"""WITH {_calls_cte(project)},
+        ranked AS (SELECT {keep}, {_CPM} AS cost_per_minute FROM j
+                   ORDER BY {order} DESC NULLS LAST, session_id LIMIT {int(limit)}),
+        total AS (SELECT count(*) AS t_calls, COALESCE(SUM(minutes), 0) AS t_minutes,
+                         COALESCE(SUM(items), 0) AS t_items,
+                         COALESCE(SUM(cost_usd), 0) AS t_cost FROM j)
+        SELECT * FROM total LEFT JOIN ranked ON true
+        ORDER BY {order} DESC NULLS LAST, session_id"""
     cur = conn.execute(sql, _params(start, end, project))
     names = [d[0] for d in cur.description]
-    return [_row(names, r) for r in cur.fetchall()]
+    rows = cur.fetchall()
+    t = dict(zip(names[:4], rows[0][:4], strict=True)) if rows else {}
+    totals = {
+        "calls": t.get("t_calls", 0),
+        "minutes": float(t.get("t_minutes") or 0),
+        "items": int(t.get("t_items") or 0),
+        "cost_usd": Decimal(t.get("t_cost") or 0),
+    }
+    calls = [_row(names[4:], r[4:]) for r in rows if r[4] is not None]
+    details = _details(conn, [c["session_id"] for c in calls], start, end, project)
+    out = []
+    for c in calls:
+        d = details.get(c["session_id"], {})
+        merged = {name: c.get(name, d.get(name)) for name in CALL_FIELDS}
+        out.append(merged)
+    return out, totals
 
 
 def totals(
     conn: Any, start: datetime, end: datetime, *, project: str | None = None
 ) -> dict[str, Any]:
     """Calls, minutes, items and cost of every call active in the period."""
-    sql = f"""WITH {_calls_cte(project)}
-        SELECT count(*) AS calls, COALESCE(SUM(minutes), 0) AS minutes,
-               COALESCE(SUM(items), 0) AS items, COALESCE(SUM(cost_usd), 0) AS cost_usd
-        FROM j"""
-    cur = conn.execute(sql, _params(start, end, project))
-    names = [d[0] for d in cur.description]
-    return _row(names, cur.fetchall()[0])
+    return top_calls(conn, start, end, project=project, limit=1)[1]
 
 
 GROUP_FIELDS = (
@@ -281,12 +350,9 @@ def grouped_calls(
         grp = "CAST(timezone($tz, started_at AT TIME ZONE 'UTC') AS DATE)"
     else:
         raise ValueError(by)
-    order = {"cost": "cost_usd", "duration": "minutes", "cost_per_minute": "cost_per_minute"}[sort]
-    if by == "day":
-        order_sql = "grp"
-    else:
-        order_sql = f"{order} DESC NULLS LAST, grp NULLS LAST"
-    sql = f"""WITH {_calls_cte(project)}
+    order = SORTS[sort]
+    order_sql = "grp" if by == "day" else f"{order} DESC NULLS LAST, grp NULLS LAST"
+    sql = f"""WITH {_calls_cte(project, attributes=by == "attribute")}
         SELECT {grp} AS grp, count(*) AS calls, SUM(minutes) AS minutes, SUM(items) AS items,
                SUM(cost_usd) AS cost_usd,
                {", ".join(f"SUM({c}) AS {c}" for c in MODALITY_COSTS)},
@@ -372,7 +438,7 @@ def session_items(
         params.update(first=first, last=last)
     cur = conn.execute(f"SELECT * FROM line_items WHERE {clause} ORDER BY timestamp, id", params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return [aware(dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
 
 def attribute_columns(conn: Any, start: datetime, end: datetime, project: str | None) -> list[str]:

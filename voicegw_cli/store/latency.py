@@ -8,10 +8,11 @@ thousand buckets instead of a time-zone conversion per sample.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from voicegw_cli.records import METRIC_NAMES
+from voicegw_cli.store.calls import aware
 
 GROUPS = ("model", "provider", "project", "day")
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -94,7 +95,7 @@ def turns(
         params,
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return [aware(dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
 
 def session_errors(
@@ -110,7 +111,7 @@ def session_errors(
         params,
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return [aware(dict(zip(names, r, strict=True))) for r in cur.fetchall()]
 
 
 def provider_health(conn: Any, since: datetime, until: datetime) -> list[dict[str, Any]]:
@@ -135,7 +136,7 @@ def provider_health(conn: Any, since: datetime, until: datetime) -> list[dict[st
         errors[provider] = {
             "errors": n,
             "unrecoverable_errors": unrecoverable,
-            "last_error_at": last_at,
+            "last_error_at": last_at.replace(tzinfo=UTC) if last_at else None,
             "last_error": last_msg,
         }
     latency: dict[str, dict[str, Any]] = {}
@@ -185,5 +186,5 @@ def activity(conn: Any) -> dict[str, Any]:
     ):
         n, newest = conn.execute(f"SELECT count(*), max({col}) FROM {table}").fetchall()[0]
         out[name] = n
-        out[f"newest_{name}"] = newest
+        out[f"newest_{name}"] = newest.replace(tzinfo=UTC) if newest else None
     return out
