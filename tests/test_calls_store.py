@@ -95,10 +95,12 @@ def _mixed_batch() -> list[dict]:
 
 
 def test_tables_match_the_record_contracts(config) -> None:
+    store_only = {"latency": [("series", "UINTEGER")]}  # the store's own group key
     with Store.open(config) as store:
         for kind, table in TABLE_BY_KIND.items():
             cols = store.conn.execute(f"DESCRIBE {table}").fetchall()
-            assert [(c[0], c[1]) for c in cols] == list(COLUMNS_BY_KIND[kind]), table
+            expected = [*COLUMNS_BY_KIND[kind], *store_only.get(kind, [])]
+            assert [(c[0], c[1]) for c in cols] == expected, table
 
 
 def test_every_kind_folds_exactly_once(config) -> None:
@@ -113,13 +115,27 @@ def test_every_kind_folds_exactly_once(config) -> None:
         "session_errors": 1,
     }
     w.write([_sample("s1", 2, "llm_ttft", 0.5, T0 + timedelta(seconds=30))])
+    w.write([_sample("s2", 1, "llm_ttft", 0.7, T0, project="sales")])
     with Store.open(config) as store:
-        assert store.fold_result.records_added == {"latency": 1}
+        assert store.fold_result.records_added == {"latency": 2}
         assert store.fold_result.items_added == 0
+        series = store.conn.execute(
+            "SELECT metric, provider, model, project FROM latency_series ORDER BY series"
+        ).fetchall()
+        assert series == [  # one number per combination, never renumbered
+            ("llm_ttft", "openai", "gpt-4o-mini", "support"),
+            ("tts_ttfb", "openai", "gpt-4o-mini", "support"),
+            ("llm_ttft", "openai", "gpt-4o-mini", "sales"),
+        ]
+        (orphans,) = store.conn.execute(
+            "SELECT count(*) FROM latency_samples s ANTI JOIN latency_series k"
+            " ON s.series = k.series AND s.metric = k.metric AND s.project = k.project"
+        ).fetchall()[0]
+        assert orphans == 0
     w.close()
     with Store.open(config) as store:
         assert store.fold_result.files_retired  # everything folded, writer gone
-    assert _counts(config)["latency_samples"] == 3
+    assert _counts(config)["latency_samples"] == 4
 
 
 def test_unknown_kind_and_corrupt_lines_are_kept_aside(config) -> None:

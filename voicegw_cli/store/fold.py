@@ -256,9 +256,15 @@ def insert_records(conn: Any, kind: str, table: Any) -> int:
             f" max(CAST(CAST({when} AS TIMESTAMPTZ) AS TIMESTAMP)) FROM _incoming_records"
         ).fetchall()[0]
         before = conn.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
+        select, join = _record_select(kind, "i"), ""
+        if kind == "latency":
+            from voicegw_cli.store.latency import SERIES_JOIN, add_series
+
+            add_series(conn, "_incoming_records")
+            select, join = f"{select}, k.series", SERIES_JOIN.format(src="i")
         conn.execute(
             f"""INSERT INTO {target}
-            SELECT {_record_select(kind, "i")} FROM _incoming_records i
+            SELECT {select} FROM _incoming_records i{join}
             WHERE i.{key} IS NOT NULL AND i.{when} IS NOT NULL AND i.{key} NOT IN (
                 SELECT {key} FROM {target} WHERE {when} BETWEEN ? AND ?)
             QUALIFY row_number() OVER (PARTITION BY i.{key}) = 1""",

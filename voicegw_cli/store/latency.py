@@ -15,15 +15,29 @@ from voicegw_cli.records import METRIC_NAMES
 from voicegw_cli.store.calls import aware
 
 GROUPS = ("model", "provider", "project", "day")
+_SERIES_COLS = ("metric", "provider", "model", "project")
+#: Join spool latency rows (alias `{src}`) to their series number.
+SERIES_JOIN = "\nJOIN latency_series k ON " + " AND ".join(
+    f"k.{c} = COALESCE(CAST({{src}}.{c} AS VARCHAR), '')" for c in _SERIES_COLS
+)
+
+
+def add_series(conn: Any, src: str) -> None:
+    """Number the (metric, provider, model, project) combinations of `src` the store has
+    not seen (inside the fold's transaction; NULLs are stored as '')."""
+    cols = ", ".join(f"COALESCE(CAST({c} AS VARCHAR), '') AS {c}" for c in _SERIES_COLS)
+    names = ", ".join(_SERIES_COLS)
+    conn.execute(
+        f"""INSERT INTO latency_series
+        SELECT (SELECT COALESCE(max(series), 0) FROM latency_series)
+                   + row_number() OVER (ORDER BY {names}), {names}
+        FROM (SELECT DISTINCT {cols} FROM {src}
+              EXCEPT SELECT {names} FROM latency_series)"""
+    )
+
+
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 STAT_FIELDS = ("count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
-
-_GROUP_SQL = {
-    "model": "provider || '/' || model",
-    "provider": "provider",
-    "project": "project",
-    "day": "d.day",
-}
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -40,28 +54,44 @@ def stats(
     project: str | None = None,
     tz: str = "UTC",
 ) -> list[dict[str, Any]]:
-    """count, p50, p90, p95, p99 and max (milliseconds) per metric and group."""
+    """count, p50, p90, p95, p99 and max (milliseconds) per metric and group.
+
+    The samples are grouped by a small group number looked up from their series (the
+    series table is tiny), so the per-sample work is a scan, an integer join and
+    DuckDB's quantile state; the group's labels join back at the end."""
     params: dict[str, Any] = {"start": start, "end": end, "metrics": list(metrics)}
-    where = "s.timestamp >= $start AND s.timestamp < $end AND s.metric IN $metrics"
+    label = {"model": "provider || '/' || model", "provider": "provider",
+             "project": "project", "day": "NULL"}[by]  # fmt: skip
+    series_where = "metric IN $metrics"
     if project:
-        where += " AND s.project = $project"
+        series_where += " AND project = $project"
         params["project"] = project
-    join = ""
+    grp_key = "metric" if by == "day" else f"metric, {label}"
+    day_join, day_col = "", "NULL"
     if by == "day":
         params["tz"] = tz
-        join = """JOIN (SELECT b, CAST(timezone($tz, b AT TIME ZONE 'UTC') AS DATE) AS day
-                        FROM range($start, $end, INTERVAL 15 MINUTE) t(b)) d
-                  ON time_bucket(INTERVAL 15 MINUTE, s.timestamp) = d.b"""
-    grp = _GROUP_SQL[by]
+        day_join = """JOIN (SELECT b, CAST(timezone($tz, b AT TIME ZONE 'UTC') AS DATE) AS day
+                            FROM range($start, $end, INTERVAL 15 MINUTE) t(b)) d
+                      ON time_bucket(INTERVAL 15 MINUTE, s.timestamp) = d.b"""
+        day_col = "d.day"
     qs = ", ".join(str(q) for q in QUANTILES)
-    sql = f"""SELECT s.metric, {grp} AS grp, count(*) AS n,
-                  quantile_cont(s.seconds, [{qs}]) AS q, max(s.seconds) AS mx
-              FROM latency_samples s {join} WHERE {where}
-              GROUP BY ALL"""
+    sql = f"""WITH k AS (SELECT series, metric, {label} AS label,
+                          dense_rank() OVER (ORDER BY {grp_key}) AS grp
+                   FROM latency_series WHERE {series_where}),
+              g AS (SELECT DISTINCT grp, metric, label FROM k),
+              agg AS (SELECT k.grp, {day_col} AS day, count(*) AS n,
+                             quantile_cont(s.seconds, [{qs}]) AS q, max(s.seconds) AS mx
+                      FROM latency_samples s JOIN k ON s.series = k.series {day_join}
+                      WHERE s.timestamp >= $start AND s.timestamp < $end
+                      GROUP BY ALL)
+          SELECT g.metric, g.label, agg.day, agg.n, agg.q, agg.mx
+          FROM agg JOIN g ON agg.grp = g.grp"""
     rows = conn.execute(sql, params).fetchall()
     order = {m: i for i, m in enumerate(METRIC_NAMES)}
     out = []
-    for metric, g, n, q, mx in rows:
+    for metric, g, day, n, q, mx in rows:
+        if by == "day":
+            g = day
         out.append(
             {
                 "metric": metric,
@@ -141,9 +171,14 @@ def provider_health(conn: Any, since: datetime, until: datetime) -> list[dict[st
         }
     latency: dict[str, dict[str, Any]] = {}
     for provider, metric, n, q in conn.execute(
-        """SELECT provider, metric, count(*), quantile_cont(seconds, [0.5, 0.95])
-           FROM latency_samples WHERE timestamp >= $since AND timestamp < $until
-           GROUP BY ALL""",
+        """WITH k AS (SELECT series, provider, metric,
+                             dense_rank() OVER (ORDER BY provider, metric) AS grp
+                      FROM latency_series),
+                g AS (SELECT DISTINCT grp, provider, metric FROM k),
+                agg AS (SELECT k.grp, count(*) AS n, quantile_cont(s.seconds, [0.5, 0.95]) AS q
+                        FROM latency_samples s JOIN k ON s.series = k.series
+                        WHERE s.timestamp >= $since AND s.timestamp < $until GROUP BY 1)
+           SELECT g.provider, g.metric, agg.n, agg.q FROM agg JOIN g USING (grp)""",
         window,
     ).fetchall():
         latency.setdefault(provider, {})[metric] = {

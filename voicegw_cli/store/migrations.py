@@ -149,12 +149,19 @@ def m1202_call_usage(conn: Any) -> None:
 
 @migration
 def m1203_latency_samples(conn: Any) -> None:
-    """Raw per-turn latency values, one row per metric LiveKit measured."""
+    """Raw per-turn latency values, one row per metric LiveKit measured; `series` numbers
+    each (metric, provider, model, project) in `latency_series`, so percentiles over
+    millions of samples group small integers instead of strings (`store/latency.py`)."""
+    conn.execute(
+        """CREATE TABLE latency_series (
+            series UINTEGER, metric VARCHAR, provider VARCHAR, model VARCHAR,
+            project VARCHAR)"""
+    )
     conn.execute(
         """CREATE TABLE latency_samples (
             id VARCHAR, timestamp TIMESTAMP, session_id VARCHAR, project VARCHAR,
             agent VARCHAR, turn BIGINT, item_id VARCHAR, metric VARCHAR, seconds DOUBLE,
-            provider VARCHAR, model VARCHAR)"""
+            provider VARCHAR, model VARCHAR, series UINTEGER)"""
     )
 
 
