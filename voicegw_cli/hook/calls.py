@@ -136,11 +136,6 @@ class CallConverter:
         if agent and agent not in self._agents:
             self._agents.append(agent)
 
-    def seen(self, payload: tuple[float, str | None]) -> Iterable[dict[str, Any]]:
-        """Usage was recorded at `ts` by `agent`: remember both for the call record."""
-        self._note(*payload)
-        return ()
-
     # ------------------------------------------------------------ latency
 
     def chat_item(self, payload: tuple[Any, float, str | None, str]) -> Iterable[dict[str, Any]]:
