@@ -115,21 +115,20 @@ def test_every_kind_folds_exactly_once(config) -> None:
         "session_errors": 1,
     }
     w.write([_sample("s1", 2, "llm_ttft", 0.5, T0 + timedelta(seconds=30))])
-    w.write([_sample("s2", 1, "llm_ttft", 0.7, T0, project="sales")])
+    w.write([_sample("s2", 1, "llm_ttft", 0.7, T0, project="sales")])  # same series
     with Store.open(config) as store:
         assert store.fold_result.records_added == {"latency": 2}
         assert store.fold_result.items_added == 0
         series = store.conn.execute(
-            "SELECT metric, provider, model, project FROM latency_series ORDER BY series"
+            "SELECT metric, provider, model FROM latency_series ORDER BY series"
         ).fetchall()
         assert series == [  # one number per combination, never renumbered
-            ("llm_ttft", "openai", "gpt-4o-mini", "support"),
-            ("tts_ttfb", "openai", "gpt-4o-mini", "support"),
-            ("llm_ttft", "openai", "gpt-4o-mini", "sales"),
+            ("llm_ttft", "openai", "gpt-4o-mini"),
+            ("tts_ttfb", "openai", "gpt-4o-mini"),
         ]
         (orphans,) = store.conn.execute(
             "SELECT count(*) FROM latency_samples s ANTI JOIN latency_series k"
-            " ON s.series = k.series AND s.metric = k.metric AND s.project = k.project"
+            " ON s.series = k.series AND s.metric = k.metric AND s.model = k.model"
         ).fetchall()[0]
         assert orphans == 0
     w.close()

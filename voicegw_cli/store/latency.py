@@ -15,7 +15,7 @@ from voicegw_cli.records import METRIC_NAMES
 from voicegw_cli.store.calls import aware
 
 GROUPS = ("model", "provider", "project", "day")
-_SERIES_COLS = ("metric", "provider", "model", "project")
+_SERIES_COLS = ("metric", "provider", "model")
 #: Join spool latency rows (alias `{src}`) to their series number.
 SERIES_JOIN = "\nJOIN latency_series k ON " + " AND ".join(
     f"k.{c} = COALESCE(CAST({{src}}.{c} AS VARCHAR), '')" for c in _SERIES_COLS
@@ -23,8 +23,8 @@ SERIES_JOIN = "\nJOIN latency_series k ON " + " AND ".join(
 
 
 def add_series(conn: Any, src: str) -> None:
-    """Number the (metric, provider, model, project) combinations of `src` the store has
-    not seen (inside the fold's transaction; NULLs are stored as '')."""
+    """Number the (metric, provider, model) combinations of `src` the store has not seen
+    (inside the fold's transaction; NULLs are stored as '')."""
     cols = ", ".join(f"COALESCE(CAST({c} AS VARCHAR), '') AS {c}" for c in _SERIES_COLS)
     names = ", ".join(_SERIES_COLS)
     conn.execute(
@@ -56,42 +56,58 @@ def stats(
 ) -> list[dict[str, Any]]:
     """count, p50, p90, p95, p99 and max (milliseconds) per metric and group.
 
-    The samples are grouped by a small group number looked up from their series (the
-    series table is tiny), so the per-sample work is a scan, an integer join and
-    DuckDB's quantile state; the group's labels join back at the end."""
-    params: dict[str, Any] = {"start": start, "end": end, "metrics": list(metrics)}
-    label = {"model": "provider || '/' || model", "provider": "provider",
-             "project": "project", "day": "NULL"}[by]  # fmt: skip
-    series_where = "metric IN $metrics"
+    Per sample the work is a scan and DuckDB's quantile state: `--by model` groups the
+    samples' series number itself; the other groupings map series to a small group number
+    through the (tiny) series table first. Labels join back at the end."""
+    series = conn.execute(
+        "SELECT series, metric, provider, model FROM latency_series WHERE metric IN $m",
+        {"m": list(metrics)},
+    ).fetchall()
+    if not series:
+        return []
+    params: dict[str, Any] = {"start": start, "end": end}
+    where = "s.timestamp >= $start AND s.timestamp < $end"
+    if len(metrics) < len(METRIC_NAMES) or len(series) < _series_count(conn):
+        where += f" AND s.series IN ({', '.join(str(r[0]) for r in series)})"
     if project:
-        series_where += " AND project = $project"
+        where += " AND s.project = $project"
         params["project"] = project
-    grp_key = "metric" if by == "day" else f"metric, {label}"
-    day_join, day_col = "", "NULL"
-    if by == "day":
-        params["tz"] = tz
-        day_join = """JOIN (SELECT b, CAST(timezone($tz, b AT TIME ZONE 'UTC') AS DATE) AS day
+    qs = ", ".join(str(q) for q in QUANTILES)
+    agg = f"count(*), quantile_cont(s.seconds, [{qs}]), max(s.seconds)"
+    if by == "model":
+        labels = {sid: (m, f"{p}/{mo}") for sid, m, p, mo in series}
+        sql = f"SELECT s.series, {agg} FROM latency_samples s WHERE {where} GROUP BY 1"
+        rows = [(*labels[r[0]], *r[1:]) for r in conn.execute(sql, params).fetchall()]
+    else:
+        # series -> group: (metric, provider) for provider; the metric for project and day
+        key = {"provider": lambda m, p: (m, p), "project": lambda m, p: (m,),
+               "day": lambda m, p: (m,)}[by]  # fmt: skip
+        groups: dict[tuple[str, ...], int] = {}
+        mapping = []
+        for sid, m, p, _mo in series:
+            g = groups.setdefault(key(m, p), len(groups) + 1)
+            mapping.append(f"({sid}, {g})")
+        extra, join = "NULL", ""
+        if by == "project":
+            extra = "s.project"
+        elif by == "day":
+            params["tz"] = tz
+            join = """JOIN (SELECT b, CAST(timezone($tz, b AT TIME ZONE 'UTC') AS DATE) AS day
                             FROM range($start, $end, INTERVAL 15 MINUTE) t(b)) d
                       ON time_bucket(INTERVAL 15 MINUTE, s.timestamp) = d.b"""
-        day_col = "d.day"
-    qs = ", ".join(str(q) for q in QUANTILES)
-    sql = f"""WITH k AS (SELECT series, metric, {label} AS label,
-                          dense_rank() OVER (ORDER BY {grp_key}) AS grp
-                   FROM latency_series WHERE {series_where}),
-              g AS (SELECT DISTINCT grp, metric, label FROM k),
-              agg AS (SELECT k.grp, {day_col} AS day, count(*) AS n,
-                             quantile_cont(s.seconds, [{qs}]) AS q, max(s.seconds) AS mx
-                      FROM latency_samples s JOIN k ON s.series = k.series {day_join}
-                      WHERE s.timestamp >= $start AND s.timestamp < $end
-                      GROUP BY ALL)
-          SELECT g.metric, g.label, agg.day, agg.n, agg.q, agg.mx
-          FROM agg JOIN g ON agg.grp = g.grp"""
-    rows = conn.execute(sql, params).fetchall()
+            extra = "d.day"
+        sql = f"""SELECT k.grp, {extra} AS extra, {agg}
+                  FROM latency_samples s
+                  JOIN (VALUES {", ".join(mapping)}) k(series, grp) ON s.series = k.series
+                  {join} WHERE {where} GROUP BY ALL"""
+        names = {g: k for k, g in groups.items()}
+        rows = []
+        for grp, extra_value, *rest in conn.execute(sql, params).fetchall():
+            metric, *provider = names[grp]
+            rows.append((metric, provider[0] if provider else extra_value, *rest))
     order = {m: i for i, m in enumerate(METRIC_NAMES)}
     out = []
-    for metric, g, day, n, q, mx in rows:
-        if by == "day":
-            g = day
+    for metric, g, n, q, mx in rows:
         out.append(
             {
                 "metric": metric,
@@ -109,6 +125,10 @@ def stats(
     else:
         out.sort(key=lambda r: (order.get(r["metric"], 99), -r["count"], str(r[by])))
     return out
+
+
+def _series_count(conn: Any) -> int:
+    return conn.execute("SELECT count(*) FROM latency_series").fetchall()[0][0]
 
 
 def turns(

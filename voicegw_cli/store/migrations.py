@@ -150,12 +150,11 @@ def m1202_call_usage(conn: Any) -> None:
 @migration
 def m1203_latency_samples(conn: Any) -> None:
     """Raw per-turn latency values, one row per metric LiveKit measured; `series` numbers
-    each (metric, provider, model, project) in `latency_series`, so percentiles over
-    millions of samples group small integers instead of strings (`store/latency.py`)."""
+    each (metric, provider, model) in `latency_series`, so percentiles over millions of
+    samples group one small integer instead of three strings (`store/latency.py`)."""
     conn.execute(
-        """CREATE TABLE latency_series (
-            series UINTEGER, metric VARCHAR, provider VARCHAR, model VARCHAR,
-            project VARCHAR)"""
+        "CREATE TABLE latency_series (series UINTEGER, metric VARCHAR, provider VARCHAR,"
+        " model VARCHAR)"
     )
     conn.execute(
         """CREATE TABLE latency_samples (
