@@ -8,7 +8,9 @@ queues it. Prints figures; asserts nothing. Usage:
 
 Figures:
 * handler loop time: LiveKit's dispatch to our `session_usage_updated` listener plus the
-  listener itself, per event (median, p99);
+  listener itself, per event (median, p99); the same for the `conversation_item_added`
+  listener (per-turn latency; real chat messages with LiveKit's metrics) and the `error`
+  listener (real `LLMError` events);
 * LiveKit's whole per-metric path (metric -> session events -> handlers) with and without
   the hook, events paced at `--rate` while the flusher works in its thread;
 * loop stall: the longest gap between event-loop iterations while events stream in and
@@ -94,18 +96,72 @@ async def bench_handler(n: int, spool: Path, interval: float) -> dict[str, float
     tracker = SessionTracker(session, project="bench", agent=None, recorder=rec)
     import inspect
 
-    handler = tracker._usage_cb
     perf = time.perf_counter_ns
-    times = []
-    for ev in events:
-        t0 = perf()
-        # What LiveKit's EventEmitter does for each listener, then our handler.
-        inspect.signature(handler)
-        handler(ev)
-        times.append((perf() - t0) / 1000)
+
+    def loop_time(handler, evs) -> dict[str, float]:
+        times = []
+        for ev in evs:
+            t0 = perf()
+            # What LiveKit's EventEmitter does for each listener, then our handler.
+            inspect.signature(handler)
+            handler(ev)
+            times.append((perf() - t0) / 1000)
+        return {
+            "median_us": statistics.median(times),
+            "p99_us": _pct(times, 99),
+            "max_us": max(times),
+        }
+
+    out = {"usage": loop_time(tracker._usage_cb, events)}
+    out["chat_item"] = loop_time(tracker.calls._item_cb, _chat_item_events(session, n))
+    out["error"] = loop_time(tracker.calls._error_cb, _error_events(session, llm, n // 10))
     rec.stop()
     await session.aclose()
-    return {"median_us": statistics.median(times), "p99_us": _pct(times, 99), "max_us": max(times)}
+    return out
+
+
+def _chat_item_events(session, n: int) -> list:
+    """Real `conversation_item_added` events: user and agent messages carrying the metrics
+    LiveKit puts on them, captured from the session's own emit path."""
+    from livekit.agents import llm
+
+    captured: list = []
+    session.on("conversation_item_added", captured.append)
+    for i in range(n):
+        if i % 2 == 0:
+            msg = llm.ChatMessage(role="user", content=[f"question {i}"])
+            msg.metrics = {
+                "transcription_delay": 0.12,
+                "end_of_turn_delay": 0.5,
+                "stt_metadata": {"model_name": "nova-3", "model_provider": "Deepgram"},
+            }
+        else:
+            msg = llm.ChatMessage(role="assistant", content=[f"answer {i}"])
+            msg.metrics = {
+                "llm_node_ttft": 0.4,
+                "tts_node_ttfb": 0.15,
+                "e2e_latency": 1.1,
+                "llm_metadata": {"model_name": "gpt-4o-mini", "model_provider": "api.openai.com"},
+                "tts_metadata": {"model_name": "sonic-3", "model_provider": "Cartesia"},
+            }
+        session._conversation_item_added(msg)
+    session.off("conversation_item_added", captured.append)
+    return captured
+
+
+def _error_events(session, llm_obj, n: int) -> list:
+    from livekit.agents import APIStatusError
+    from livekit.agents.llm import LLMError
+    from livekit.agents.voice.events import ErrorEvent
+
+    err = APIStatusError("overloaded", status_code=500, retryable=True)
+    return [
+        ErrorEvent(
+            error=LLMError(timestamp=time.time(), label=llm_obj.label, error=err, recoverable=True),
+            source=llm_obj,
+        )
+        for _ in range(max(1, n))
+    ]
 
 
 async def bench_emit_ab(
@@ -300,10 +356,16 @@ async def main() -> None:
         tp = bench_throughput(args.events, spool)
 
     print(f"hook benchmark: {args.events} events, flush interval {args.interval}s")
-    print(
-        f"  handler loop time per event : median {h['median_us']:.2f} µs, "
-        f"p99 {h['p99_us']:.2f} µs, max {h['max_us']:.1f} µs (max includes GC pauses)"
-    )
+    for kind, label in (
+        ("usage", "session_usage_updated"),
+        ("chat_item", "conversation_item_added"),
+        ("error", "error"),
+    ):
+        st = h[kind]
+        print(
+            f"  handler loop time per event ({label}): median {st['median_us']:.2f} µs, "
+            f"p99 {st['p99_us']:.2f} µs, max {st['max_us']:.1f} µs (max includes GC pauses)"
+        )
     mp, mh = statistics.median(ab_plain), statistics.median(ab_hooked)
     print(
         f"  LiveKit's path per metric (A/B, {n_ab} each): median {mp:.1f} µs untracked, "

@@ -473,7 +473,8 @@ def test_session_close_flushes_without_waiting_for_the_interval(cfg) -> None:
         return []
 
     recs = run(main())
-    assert [r["input_tokens"] for r in recs] == [9]
+    assert [r["input_tokens"] for r in recs if "kind" not in r] == [9]
+    assert [r["kind"] for r in recs if "kind" in r] == ["call"]  # the call record too
 
 
 EXIT_SCRIPT = textwrap.dedent(

@@ -32,6 +32,9 @@ from voicegw_cli.spool import SpoolWriter
 from voicegw_cli.store import Store
 
 from .conftest import TEST_TZ, item
+from .test_calls_store import _call as call_record
+from .test_calls_store import _error as error_record
+from .test_calls_store import _sample as latency_sample
 
 VOICEGW = str(Path(sys.executable).with_name("voicegw"))
 TOKEN = "test-token-0123456789abcdef0123456789"
@@ -56,6 +59,10 @@ TOOLS = {
     "list_models",
     "register_model",
     "delete_model",
+    "get_calls",
+    "get_latency_stats",
+    "get_provider_status",
+    "get_health",
 }
 MCP_KEY = "sk-mcp-SECRET-0123456789abcdef"
 SUMMARY_FIELDS = {
@@ -105,10 +112,39 @@ def served(config):
     with Store.open(config) as store:
         P.create_project(config, store.conn, "spender", name="Spender", daily_budget="1")
     w = SpoolWriter(config.spool_dir)
+    call_start = now - timedelta(seconds=4)
     w.write(
         [
-            item(id="s1", timestamp=now - timedelta(seconds=3), cost_usd=Decimal("4")).to_record(),
-            item(id="s2", timestamp=now - timedelta(seconds=2), cost_usd=Decimal("5")).to_record(),
+            call_record("call-1", call_start, 0.05, attributes={"customer": "acme"}),
+            *(
+                latency_sample(
+                    "call-1",
+                    n,
+                    "tts_ttfb",
+                    v,
+                    call_start + timedelta(seconds=n),
+                    provider="cartesia",
+                    model="sonic-3",
+                )
+                for n, v in ((1, 0.1), (2, 0.3))
+            ),
+            error_record("err-1", "call-1", call_start + timedelta(seconds=1)),
+        ]  # fmt: skip
+    )
+    w.write(
+        [
+            item(
+                id="s1",
+                session_id="call-1",
+                timestamp=now - timedelta(seconds=3),
+                cost_usd=Decimal("4"),
+            ).to_record(),
+            item(
+                id="s2",
+                session_id="call-1",
+                timestamp=now - timedelta(seconds=2),
+                cost_usd=Decimal("5"),
+            ).to_record(),
             item(
                 id="p1",
                 project="spender",
@@ -279,6 +315,43 @@ async def walkthrough(client: Any, config) -> None:
     assert out["items"][0]["timestamp"].endswith("+00:00")
     err, out = await _call(client, "get_logs", {"project": "spender"})
     assert not err and [i["id"] for i in out["items"]] == ["p1"]
+    # calls, latency, providers, health
+    err, out = await _call(client, "get_calls", {})
+    assert not err and out["calls"] == 1 and out["total_cost_usd"] == 9.0
+    row = out["rows"][0]
+    assert (row["session_id"], row["cost_usd"], row["attributes"]) == (
+        "call-1",
+        9.0,
+        {"customer": "acme"},
+    )
+    assert row["started_at"].endswith("+00:00")
+    err, out = await _call(client, "get_calls", {"group_by": "customer"})
+    assert not err and [(r["group"], r["calls"]) for r in out["rows"]] == [("acme", 1)]
+    err, out = await _call(client, "get_calls", {"group_by": "tier"})
+    assert err and _code(out) == "VALIDATION_ERROR" and "customer" in out["error"]["message"]
+    err, out = await _call(client, "get_calls", {"session_id": "call-1"})
+    assert not err and [i["id"] for i in out["line_items"]] == ["s1", "s2"]
+    assert [t["tts_ttfb_ms"] for t in out["turns_detail"]] == [100.0, 300.0]
+    err, out = await _call(client, "get_calls", {"session_id": "ghost"})
+    assert err and _code(out) == "NOT_FOUND"
+    err, out = await _call(client, "get_latency_stats", {"metrics": ["tts_ttfb"]})
+    assert not err and out["unit"] == "ms"
+    assert [(r["metric"], r["group"], r["count"], r["p50_ms"], r["max_ms"]) for r in
+            out["rows"]] == [("tts_ttfb", "cartesia/sonic-3", 2, 200.0, 300.0)]  # fmt: skip
+    err, out = await _call(client, "get_latency_stats", {"metrics": ["speed"]})
+    assert err and _code(out) == "VALIDATION_ERROR"
+    err, out = await _call(client, "get_provider_status", {"hours": 1})
+    assert not err
+    status = {p["provider"]: p for p in out["providers"]}
+    assert status["openai"]["errors"] == 1 and status["openai"]["requests"] == 2
+    assert status["openai"]["error_rate"] == round(1 / 3, 4)
+    assert status["openai"]["status"] == "degraded"
+    assert status["cartesia"]["latency"]["tts_ttfb"]["p95_ms"] == 290.0
+    err, out = await _call(client, "get_health")
+    assert not err and out["calls"] == 1 and out["latency_samples"] == 2 and out["errors"] == 1
+    assert out["status"] in ("ok", "warning") and isinstance(out["problems"], list)
+    assert out["newest_calls"].endswith("+00:00")
+
     err, out = await _call(client, "get_budget_status", {"project": "support"})
     assert not err
     day = next(b for b in out["budgets"] if b["period"] == "day")

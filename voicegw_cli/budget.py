@@ -210,8 +210,8 @@ class SpendReader:
     def _parse(self, data: bytes, sums: dict[tuple[str, str], Decimal]) -> None:
         tz = self.config.tz
         for line in data.splitlines():
-            if not line.strip():
-                continue
+            if not line.strip() or line.startswith(b'{"kind":'):
+                continue  # call records, latency samples, errors: no spend
             try:
                 rec = json.loads(line)
                 cost = rec.get("cost_usd")

@@ -88,6 +88,12 @@ def set_now(when: datetime | None, *, frozen: bool = False) -> None:
         _offset = target - _time.time()
 
 
+def from_wall(epoch: float) -> float:
+    """A wall-clock epoch stamped by someone else (LiveKit uses `time.time()`) on the
+    library's clock, so it lines up with everything voicegw stamps."""
+    return epoch + offset_seconds()
+
+
 def offset_seconds() -> float:
     """The shift from the wall clock now in force (for handing to child processes)."""
     return (_frozen - _time.time()) if _frozen is not None else _offset

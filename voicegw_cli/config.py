@@ -183,6 +183,8 @@ class BudgetSettings:
 @dataclass(slots=True)
 class HookSettings:
     flush_interval_seconds: float = 1.0
+    #: Mask SIP caller numbers in call records (keep first and last 4 digits).
+    mask_caller_number: bool = True
 
 
 @dataclass(slots=True)
@@ -693,14 +695,17 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         ),
     )
     hook_raw = v.mapping(data.get("hook"), "hook")
-    v.known(hook_raw, {"flush_interval_seconds"}, "hook")
+    v.known(hook_raw, {"flush_interval_seconds", "mask_caller_number"}, "hook")
     hook = HookSettings(
         flush_interval_seconds=v.number(
             hook_raw.get("flush_interval_seconds"),
             "hook.flush_interval_seconds",
             1.0,
             positive=True,
-        )
+        ),
+        mask_caller_number=v.boolean(
+            hook_raw.get("mask_caller_number"), "hook.mask_caller_number", True
+        ),
     )
 
     config = Config(

@@ -1,4 +1,5 @@
-"""export-costs: every line item of a period, in the columns `ingest` reads back.
+"""export-costs: every line item of a period, in the columns `ingest` reads back, plus
+the item's call attributes as `attr_<name>` columns (which `ingest` reads past).
 
 DuckDB's COPY writes every format, parallel and streaming: rows never pass through
 Python or pandas. With `-o` it writes a temporary name that replaces the target in one
@@ -92,7 +93,10 @@ def export_costs(
             os.close(handle)
             tmp = Path(name)
             dest = name
-    sql, params = export_sql(fmt, project=project)
+    from voicegw_cli.store.calls import attribute_columns
+
+    attributes = attribute_columns(conn, start, end, project)
+    sql, params = export_sql(fmt, project=project, attributes=attributes)
     quoted = dest.replace("'", "''")
     # Without insertion order to keep, DuckDB writes each thread's rows as they come:
     # memory stays flat instead of buffering the result. The memory limit caps what its

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from voicegw_cli import clock
 from voicegw_cli.errors import InputError
 from voicegw_cli.items import COLUMN_NAMES, COLUMNS, MODALITIES, UNIT_COLUMNS
+from voicegw_cli.records import ATTRIBUTE_PREFIX
 
 if TYPE_CHECKING:
     from voicegw_cli.pricing import Pricer
@@ -210,6 +211,9 @@ def normalise(conn: Any, path: Path, fmt: str, table: Any, base_line: int) -> An
     if lines is not None:
         table = table.append_column("_line", lines)
     voicegateway = set(VOICEGATEWAY_COLUMNS) <= set(names) and "input_units" in names
+    # export-costs adds the call's attributes as `attr_<name>` columns; they belong to the
+    # call record, not to the item, so they are read past.
+    names = [n for n in names if not n.startswith(ATTRIBUTE_PREFIX)]
     if voicegateway:
         extra = sorted(set(names) - set(VOICEGATEWAY_COLUMNS))
         required: tuple[str, ...] = VOICEGATEWAY_COLUMNS[:5]
@@ -221,7 +225,8 @@ def normalise(conn: Any, path: Path, fmt: str, table: Any, base_line: int) -> An
             path,
             1 if fmt == "csv" else None,
             f"unknown column(s): {', '.join(extra)} "
-            f"(expected the export-costs columns: {', '.join(COLUMN_NAMES)})",
+            f"(expected the export-costs columns: {', '.join(COLUMN_NAMES)}, "
+            f"and any {ATTRIBUTE_PREFIX}<name>)",
         )
     missing = [c for c in required if c not in names]
     if missing:

@@ -155,15 +155,21 @@ def track(
     agent: str | None = None,
     *,
     config: Config | None = None,
+    attributes: dict[str, Any] | None = None,
+    participant: Any = None,
 ) -> SessionTracker:
-    """Record every unit of usage `session` reports, for `project`.
+    """Record every unit of usage `session` reports, for `project`, plus one call record
+    per session and the latency LiveKit measures per turn.
 
     The project is resolved now: explicit, then the project the session's models were
     built for by `stt()`/`llm()`/`tts()`/`stack()`, then `set_project()` in this context,
     then `$VOICEGW_ACTIVE_PROJECT`, then `default_project`, then "default" (assign
     `tracker.project` to change it later). `agent` names the agent on each line item
-    (default: the running Agent's label). Calling it twice for one session returns the
-    same tracker, so nothing is counted twice.
+    (default: the running Agent's label). `attributes` (e.g. `{"customer": "acme"}`) are
+    written with the call record (`voicegw calls --by customer`); `participant` names the
+    caller when the room's linked participant is not the one. Calling it twice for one
+    session returns the same tracker (new attributes are added), so nothing is counted
+    twice.
     """
     from voicegw_cli.gateway.build import billing_alias, session_project
     from voicegw_cli.hook.livekit import SessionTracker
@@ -176,10 +182,21 @@ def track(
             existing.project = pid
         if agent is not None:
             existing.agent = agent
+        if attributes:
+            existing.set_attributes(**attributes)
+        if participant is not None:
+            existing.set_participant(participant)
         return existing
     meta, job_ctx = _job_metadata()
     tracker = SessionTracker(
-        session, project=pid, agent=agent, recorder=recorder(cfg), base_metadata=meta
+        session,
+        project=pid,
+        agent=agent,
+        recorder=recorder(cfg),
+        base_metadata=meta,
+        attributes=attributes,
+        participant=participant,
+        mask_caller_number=cfg.hook.mask_caller_number,
     )
     tracker.converter.provider_alias = billing_alias
     tracker.attach()

@@ -56,9 +56,13 @@ INSTRUCTIONS = (
     "see projects with today's spend and budget status, create_project to add one, and "
     "delete_project (preview first, then confirm=true after the user agrees) to remove a "
     "runtime project. get_costs, get_logs, get_budget_status and reconcile_summary report "
-    "spend. list_providers/get_provider/test_provider/add_provider/delete_provider and "
-    "list_models/register_model/delete_model manage the providers and models agents build "
-    "plugins for. Money is in US dollars; periods follow the configured time zone."
+    "spend; get_calls ranks calls (or groups them by customer or any call attribute), "
+    "get_latency_stats gives p50/p95/p99 of what LiveKit measured per turn (TTFT, TTFB, "
+    "end-to-end), get_provider_status each provider's recent error rate and latency, "
+    "get_health whether voicegw is recording. list_providers/get_provider/test_provider/"
+    "add_provider/delete_provider and list_models/register_model/delete_model manage the "
+    "providers and models agents build plugins for. Money is in US dollars; latency in "
+    "milliseconds; periods follow the configured time zone."
 )
 
 
@@ -250,6 +254,39 @@ class CostReport(TypedDict):
     items: int
     unpriced_items: int
     rows: list[CostRow]
+
+
+class LatencyRow(TypedDict):
+    metric: str
+    group: str | None
+    count: int
+    p50_ms: float | None
+    p90_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+class LatencyStats(TypedDict):
+    period: dict[str, str]
+    project: str | None
+    group_by: str
+    unit: str
+    metrics: dict[str, str]
+    rows: list[LatencyRow]
+
+
+class CallList(TypedDict):
+    period: dict[str, str]
+    project: str | None
+    group_by: str | None
+    sort: str
+    calls: int
+    minutes: float
+    items: int
+    total_cost_usd: float
+    cost_per_minute: float | None
+    rows: list[dict[str, Any]]
 
 
 class LogPage(TypedDict):
@@ -492,6 +529,104 @@ def _costs(
         unpriced_items=int(report["unpriced"]["items"]),
         rows=rows,
     )
+
+
+def _project_known(store: Any, project: str | None) -> None:
+    from voicegw_cli.reports import check_project
+
+    if project:
+        try:
+            check_project(store, project)
+        except NotFoundError as exc:
+            from voicegw_cli.projects import ProjectNotFoundError
+
+            raise ProjectNotFoundError(str(exc), project_id=project) from None
+
+
+def _any_period(config: Any, period: str | None, start: str | None, end: str | None) -> Any:
+    """The shared period words (today, week, last-month, 2026-11, ...) or start/end."""
+    from voicegw_cli import periods
+
+    word = None if (start or end) else period
+    return periods.resolve(config.tz, period=word, start=start, end=end)
+
+
+def _latency(
+    config: Any,
+    store: Any,
+    period: str,
+    project: str | None,
+    start: str | None,
+    end: str | None,
+    group_by: str,
+    metrics: list[str] | None,
+) -> LatencyStats:
+    from voicegw_cli.latency import latency_report, parse_metrics
+
+    chosen = parse_metrics(metrics)
+    p = _any_period(config, period, start, end)
+    _project_known(store, project)
+    report = latency_report(store, p, by=group_by, metrics=chosen, project=project or None)
+    rows = [
+        LatencyRow(
+            metric=r["metric"],
+            group=None if r[group_by] is None else str(r[group_by]),
+            **{k: r[k] for k in ("count", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")},
+        )
+        for r in report["rows"]
+    ]
+    return LatencyStats(
+        period=report["period"],
+        project=project or None,
+        group_by=group_by,
+        unit="ms",
+        metrics=report["metrics"],
+        rows=rows,
+    )
+
+
+def _calls(
+    config: Any,
+    store: Any,
+    period: str,
+    project: str | None,
+    start: str | None,
+    end: str | None,
+    group_by: str | None,
+    sort: str,
+    top: int,
+) -> CallList:
+    from voicegw_cli.calls import call_report
+
+    p = _any_period(config, period, start, end)
+    _project_known(store, project)
+    report = call_report(store, p, project=project or None, by=group_by or None, sort=sort, top=top)
+    return CallList(
+        period=report["period"],
+        project=project or None,
+        group_by=group_by or None,
+        sort=sort,
+        calls=int(report["calls"]),
+        minutes=float(report["minutes"]),
+        items=int(report["items"]),
+        total_cost_usd=_money(report["total_cost_usd"]),
+        cost_per_minute=None
+        if report["cost_per_minute"] is None
+        else float(report["cost_per_minute"]),
+        rows=[_jsonable(_utc(r)) for r in report["rows"]],
+    )
+
+
+def _utc(row: dict[str, Any]) -> dict[str, Any]:
+    """Naive store times as ISO-8601 UTC strings (MCP clients read text, not epochs)."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, datetime):
+            v = (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+        elif isinstance(v, list):
+            v = [_utc(x) if isinstance(x, dict) else x for x in v]
+        out[k] = v
+    return out
 
 
 def _log_item(row: dict[str, Any]) -> dict[str, Any]:
@@ -865,6 +1000,110 @@ def build_server(config_path: Path | None = None, *, channel: str = "stdio") -> 
             return LogPage(items=items, count=len(items))
 
         return backend.call(body)
+
+    @server.tool(annotations=read_only)
+    def get_calls(
+        period: Annotated[
+            str,
+            Field(description="today, yesterday, week, last-week, month, last-month, YYYY-MM."),
+        ] = "today",
+        project: Annotated[str | None, Field(description="Only this project.")] = None,
+        start: Annotated[
+            str | None, Field(description="First day YYYY-MM-DD (with end; overrides period).")
+        ] = None,
+        end: Annotated[str | None, Field(description="Last day YYYY-MM-DD, inclusive.")] = None,
+        group_by: Annotated[
+            str | None,
+            Field(
+                description="None for single calls; or a call attribute such as customer "
+                "or plan, or agent, project, day."
+            ),
+        ] = None,
+        sort: Annotated[str, Field(description="cost, duration or cost_per_minute.")] = "cost",
+        top: Annotated[int, Field(description="At most this many rows (1-500).", ge=1)] = 20,
+        session_id: Annotated[
+            str | None,
+            Field(description="One call in full: line items, latency turn by turn, errors."),
+        ] = None,
+    ) -> dict[str, Any]:
+        """What calls cost: the period's top calls by cost, duration or cost per minute
+        (each with cost by modality, minutes, items, attributes, end reason), or calls
+        grouped by customer (any attribute set with track(attributes=...)), agent,
+        project or day. With session_id, that one call in full. Errors: NOT_FOUND,
+        VALIDATION_ERROR (an unknown group lists the known attributes),
+        PROJECT_NOT_FOUND."""
+        from voicegw_cli.calls import call_detail
+
+        if session_id:
+            return backend.call(lambda c, s: _jsonable(_utc(call_detail(s, session_id))))
+        return backend.call(
+            lambda c, s: _calls(c, s, period, project, start, end, group_by, sort, min(top, 500))
+        )
+
+    @server.tool(annotations=read_only)
+    def get_latency_stats(
+        period: Annotated[
+            str,
+            Field(description="today, yesterday, week, last-week, month, last-month, YYYY-MM."),
+        ] = "week",
+        project: Annotated[str | None, Field(description="Only this project.")] = None,
+        start: Annotated[
+            str | None, Field(description="First day YYYY-MM-DD (with end; overrides period).")
+        ] = None,
+        end: Annotated[str | None, Field(description="Last day YYYY-MM-DD, inclusive.")] = None,
+        group_by: Annotated[str, Field(description="model, provider, project or day.")] = ("model"),
+        metrics: Annotated[
+            list[str] | None,
+            Field(
+                description="Any of transcription_delay, end_of_turn_delay, llm_ttft "
+                "(time to first token), tts_ttfb (time to first byte), e2e_latency; "
+                "default all."
+            ),
+        ] = None,
+    ) -> LatencyStats:
+        """Latency percentiles (count, p50, p90, p95, p99, max in ms) per metric and group,
+        over every turn LiveKit measured in the period. "P95 TTFB this week" is
+        metrics=["tts_ttfb"], period="week". Errors: VALIDATION_ERROR, PROJECT_NOT_FOUND."""
+        return backend.call(
+            lambda c, s: _latency(c, s, period, project, start, end, group_by, metrics)
+        )
+
+    @server.tool(annotations=read_only)
+    def get_provider_status(
+        hours: Annotated[
+            float, Field(description="Look back this many hours (default 24).", gt=0)
+        ] = 24.0,
+    ) -> dict[str, Any]:
+        """Each provider's recent health from what the hook recorded: requests (line
+        items), errors LiveKit reported (retries included), error_rate = errors /
+        (requests + errors), the last error, latency p50/p95 per metric, and status ok,
+        degraded (error rate >= 5%) or failing (>= 50%)."""
+        from voicegw_cli.latency import provider_status
+
+        return backend.call(lambda c, s: _jsonable(_utc(provider_status(s, hours=hours))))
+
+    @server.tool(annotations=read_only)
+    def get_health() -> dict[str, Any]:
+        """Is voicegw recording: status (ok or warning) with problems, store size and item
+        count, when the hook last wrote line items, call records, latency and errors,
+        unrecoverable errors in the last hour, the spool backlog folded by this call, and
+        pricing data versions."""
+        from voicegw_cli.reports import health
+
+        def run() -> Any:
+            from voicegw_cli.spool import pending
+            from voicegw_cli.store import Store
+
+            config = backend.config()
+            with Store.open(config, fold=False) as store:
+                offsets = dict(
+                    store.conn.execute("SELECT file, byte_offset FROM spool_offsets").fetchall()
+                )
+                backlog = [ch for ch in pending(config.spool_dir, offsets) if ch.data]
+                store.fold()
+                return _jsonable(_utc(health(store, backlog=backlog)))
+
+        return backend.guarded(run)
 
     @server.tool(annotations=read_only)
     def get_budget_status(

@@ -6,6 +6,7 @@ import difflib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from voicegw_cli import clock
 from voicegw_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -187,6 +188,10 @@ def project_detail(store: Store, project: str, now=None) -> dict[str, Any]:
         out[f"{name}_items"] = stats["items"]
         out[f"{name}_unpriced_items"] = stats["unpriced_items"]
         out[f"{name}_period"] = period.as_dict()
+    from voicegw_cli.latency import p95_by_metric
+
+    # How fast this week's calls were answered, next to what they cost.
+    out["week_latency"] = p95_by_metric(store, periods.week(ref, tz), project)
     out["budget_status"] = budget_status(out["today_spend"], out["daily_budget"])
     out["monthly_budget_status"] = budget_status(out["month_spend"], out["monthly_budget"])
     month = periods.month(ref, tz)
@@ -250,3 +255,62 @@ def provider_keys(store: Store, project: str, p: Any) -> list[dict[str, Any]]:
         for provider, body in sorted(p.providers.items()):
             keys.append({"provider": provider, "key": mask(body.get("api_key")), "source": "yaml"})
     return keys + masked_provider_keys(store.config, store.conn, project)
+
+
+def health(store: Store, *, backlog: list[Any] | None = None) -> dict[str, Any]:
+    """Is voicegw working: the store, the spool backlog, when the hook last wrote items,
+    calls, latency and errors, unrecoverable errors in the last hour, pricing data, and
+    a list of problems (empty when `status` is ok).
+
+    `backlog` is the spool chunks pending before this command folded (see `status`)."""
+    from datetime import UTC, timedelta
+
+    from voicegw_cli import __version__
+    from voicegw_cli.store import latency as lq
+    from voicegw_cli.store import queries
+
+    cfg = store.config
+    stats = queries.store_stats(store.conn)
+    act = lq.activity(store.conn)
+    since = clock.utcnow_naive() - timedelta(hours=1)
+    errors_1h, unrecoverable_1h = store.conn.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT recoverable) FROM session_errors"
+        " WHERE timestamp >= ?",
+        [since],
+    ).fetchall()[0]
+    fold = store.fold_result
+    problems: list[str] = []
+    if cfg.missing:
+        problems.append(f"{len(cfg.missing)} config value(s) missing: {', '.join(cfg.missing)}")
+    if fold is not None and fold.bad_lines:
+        problems.append(f"{fold.bad_lines} unreadable spool line(s) moved aside")
+    if unrecoverable_1h:
+        problems.append(f"{unrecoverable_1h} unrecoverable provider error(s) in the last hour")
+    out: dict[str, Any] = {
+        "status": "warning" if problems else "ok",
+        "problems": problems,
+        "version": __version__,
+        "config": cfg.source,
+        "timezone": cfg.timezone,
+        "store": str(cfg.store_path),
+        "store_bytes": cfg.store_path.stat().st_size if cfg.store_path.exists() else 0,
+        "items": stats["items"],
+        "newest_item": stats["newest"].replace(tzinfo=UTC) if stats["newest"] else None,
+        **act,
+        "errors_last_hour": errors_1h,
+        "spool_dir": str(cfg.spool_dir),
+        "spool_backlog_files": len(backlog or []),
+        "spool_backlog_bytes": sum(len(c.data) for c in backlog or []),
+        "folded_now": fold.items_added if fold is not None else 0,
+    }
+    try:
+        from voicegw_cli.pricing import pricing_versions
+    except ImportError:  # pragma: no cover - pricing ships with the package
+        pass
+    else:
+        out["pricing"] = pricing = pricing_versions()
+        stale = next((v for k, v in pricing.items() if k.startswith("catalog_older_than")), 0)
+        if stale:
+            problems.append(f"{stale} STT/TTS catalog price(s) not checked for over 60 days")
+            out["status"] = "warning"
+    return out

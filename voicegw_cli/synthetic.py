@@ -66,11 +66,13 @@ def generate(
     scale: float = 1.0,
     seed: int = 7,
     target_items: int | None = None,
+    session_prefix: str = "",
 ) -> Any:
     """A pyarrow Table of unpriced line items (cost_usd null), ordered by timestamp.
 
     `target_items` rescales call volume so the table has exactly that many rows (the
-    overshoot is thinned evenly across the span).
+    overshoot is thinned evenly across the span). `session_prefix` keeps session ids of several
+    tables apart.
     """
     import numpy as np
     import pyarrow as pa
@@ -108,7 +110,7 @@ def generate(
         ).astype(np.int64)
         output = rng.integers(18, 160, n_turns).astype(np.int64)
         chars = (output * rng.uniform(3.6, 4.6, n_turns)).astype(np.int64)
-        session = np.char.add(f"{p.project[:4]}-", call_of_turn.astype(str))
+        session = np.char.add(f"{session_prefix}{p.project[:4]}-", call_of_turn.astype(str))
         for modality, (prov, model), offset in (
             ("stt", p.stt, 0.0),
             ("llm", p.llm, 0.4),
@@ -279,4 +281,178 @@ def to_records(table: Any) -> list[dict[str, Any]]:
         if row["cost_usd"] is not None:
             row["cost_usd"] = str(row["cost_usd"])
         out.append(row)
+    return out
+
+
+#: Per-project call attributes (what `track(attributes=...)` would carry) and callers.
+_CUSTOMERS = {
+    "dental-receptionist": ("smile-dental", "bright-teeth", "city-ortho", "lakeside-clinic"),
+    "restaurant-orders": ("tonys-pizza", "golden-wok", "taco-loco"),
+    "internal-qa": ("regression",),
+}
+_PLANS = ("pro", "basic")
+#: Median seconds (log-normal) of what LiveKit measures per turn, by model.
+_TTFT = {"gpt-4o-mini": 0.42, "claude-haiku-4-5": 0.55, "openai/gpt-4.1-mini": 0.48}
+_TTFB = {"sonic-3": 0.16, "eleven_flash_v2_5": 0.21, "cartesia/sonic-3": 0.19}
+
+
+def calls_and_latency(items: Any, *, seed: int = 7) -> tuple[Any, Any]:
+    """Call records and per-turn latency samples for the sessions in `items` (a table from
+    `generate`), shaped as the hook writes them: one call per session, five metrics per
+    turn (one turn per LLM item). Returns two Arrow tables with the columns of
+    `voicegw_cli.records` (times as timestamps)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from voicegw_cli.records import CALL_COLUMNS, LATENCY_COLUMNS
+
+    rng = np.random.default_rng(seed + 1)
+    # ---- calls: one per session
+    grouped = items.group_by("session_id").aggregate(
+        [
+            ("timestamp", "min"),
+            ("timestamp", "max"),
+            ("project", "min"),
+            ("agent", "min"),
+            ("modality", "count"),
+        ]
+    )
+    sessions = grouped.column("session_id").to_numpy(zero_copy_only=False)
+    n = len(sessions)
+    projects = grouped.column("project_min").to_numpy(zero_copy_only=False)
+    first = grouped.column("timestamp_min").to_numpy().astype("datetime64[us]")
+    last = grouped.column("timestamp_max").to_numpy().astype("datetime64[us]")
+    started = first - (rng.uniform(1, 3, n) * 1e6).astype("timedelta64[us]")
+    ended = last + (rng.uniform(2, 6, n) * 1e6).astype("timedelta64[us]")
+    duration = (ended - started).astype(np.int64) / 1e6
+    llm = items.filter(pc.equal(items.column("modality"), "llm"))
+    turns_by_session = dict(
+        zip(
+            *(
+                c.to_pylist()
+                for c in llm.group_by("session_id").aggregate([("session_id", "count")]).columns
+            ),
+            strict=True,
+        )
+    )
+    customers, plans, kinds, identities, numbers = [], [], [], [], []
+    pick = rng.random(n)
+    for i, proj in enumerate(projects):
+        pool = _CUSTOMERS.get(proj, ("default",))
+        customers.append(pool[int(pick[i] * len(pool))])
+        plans.append(_PLANS[int(pick[i] * 7) % 2])
+        if proj == "internal-qa":
+            kinds.append("standard")
+            identities.append("qa-runner")
+            numbers.append(None)
+        else:
+            tail = f"{int(pick[i] * 10_000):04d}"
+            kinds.append("sip")
+            identities.append(f"sip_+1******{tail}")  # as the hook writes it: masked
+            numbers.append(f"+1******{tail}")
+    attrs = [f'{{"customer":"{c}","plan":"{p}"}}' for c, p in zip(customers, plans, strict=True)]
+    reasons = np.where(rng.random(n) < 0.8, "participant_disconnected", "user_initiated")
+    agents = grouped.column("agent_min").to_pylist()
+    calls = {
+        "session_id": pa.array(sessions, pa.string()),
+        "project": pa.array(projects, pa.string()),
+        "started_at": pa.array(started, pa.timestamp("us")),
+        "ended_at": pa.array(ended, pa.timestamp("us")),
+        "duration_seconds": pa.array(np.round(duration, 3)),
+        "agents": pa.array([f'["{a}"]' for a in agents], pa.string()),
+        "room": pa.array([f"call-{s}" for s in sessions], pa.string()),
+        "job_id": pa.array([f"AJ_{s}" for s in sessions], pa.string()),
+        "participant_identity": pa.array(identities, pa.string()),
+        "participant_kind": pa.array(kinds, pa.string()),
+        "caller_number": pa.array(numbers, pa.string()),
+        "end_reason": pa.array(reasons, pa.string()),
+        "error": pa.nulls(n, pa.string()),
+        "turns": pa.array([turns_by_session.get(s, 0) for s in sessions], pa.int64()),
+        "attributes": pa.array(attrs, pa.string()),
+        "lk_usage": pa.nulls(n, pa.string()),
+    }
+    calls_table = pa.table({name: calls[name] for name, _ in CALL_COLUMNS})
+
+    # ---- latency: five samples per LLM item (one turn each)
+    order = pc.sort_indices(llm, [("session_id", "ascending"), ("timestamp", "ascending")])
+    llm = llm.take(order)
+    sid = llm.column("session_id").to_numpy(zero_copy_only=False)
+    m = len(sid)
+    new_session = np.ones(m, bool)
+    new_session[1:] = sid[1:] != sid[:-1]
+    starts = np.maximum.accumulate(np.where(new_session, np.arange(m), 0))
+    turn = np.arange(m) - starts + 1
+    ts = llm.column("timestamp").to_numpy().astype("datetime64[us]")
+    proj = llm.column("project").to_numpy(zero_copy_only=False)
+    agent = llm.column("agent").to_numpy(zero_copy_only=False)
+    llm_provider = llm.column("provider").to_numpy(zero_copy_only=False)
+    llm_model = llm.column("model").to_numpy(zero_copy_only=False)
+    profiles = {p.project: p for p in DEMO_PROFILES}
+    stt_p = np.array([profiles[p].stt[0] if p in profiles else "deepgram" for p in proj])
+    stt_m = np.array([profiles[p].stt[1] if p in profiles else "nova-3" for p in proj])
+    tts_p = np.array([profiles[p].tts[0] if p in profiles else "cartesia" for p in proj])
+    tts_m = np.array([profiles[p].tts[1] if p in profiles else "sonic-3" for p in proj])
+
+    def lognormal(medians: Any, sigma: float) -> Any:
+        return np.exp(np.log(medians) + rng.normal(0, sigma, m))
+
+    ttft = lognormal(np.array([_TTFT.get(x, 0.45) for x in llm_model]), 0.4)
+    ttfb = lognormal(np.array([_TTFB.get(x, 0.18) for x in tts_m]), 0.35)
+    stt = lognormal(np.full(m, 0.12), 0.5)
+    eou = lognormal(np.full(m, 0.55), 0.35)
+    e2e = eou + ttft + ttfb + lognormal(np.full(m, 0.05), 0.3)
+    per_metric = (
+        ("transcription_delay", stt, stt_p, stt_m, -1.2),
+        ("end_of_turn_delay", eou, np.full(m, "livekit"), np.full(m, "vad"), -1.0),
+        ("llm_ttft", ttft, llm_provider, llm_model, 0.0),
+        ("tts_ttfb", ttfb, tts_p, tts_m, 0.5),
+        ("e2e_latency", e2e, llm_provider, llm_model, 0.9),
+    )
+    parts = []
+    for metric, values, provider, model, offset in per_metric:
+        at = ts + np.timedelta64(int(offset * 1e6), "us")
+        parts.append(
+            {
+                "id": np.char.add(
+                    np.char.add(sid.astype(str), ":t"), np.char.add(turn.astype(str), f":{metric}")
+                ),
+                "timestamp": at,
+                "session_id": sid,
+                "project": proj,
+                "agent": agent,
+                "turn": turn,
+                "item_id": np.char.add("item_t", turn.astype(str)),
+                "metric": np.full(m, metric),
+                "seconds": np.round(values, 6),
+                "provider": provider,
+                "model": model,
+            }
+        )
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    by_time = np.argsort(merged["timestamp"], kind="stable")
+    latency = {}
+    for name, typ in LATENCY_COLUMNS:
+        col = merged[name][by_time]
+        if typ == "TIMESTAMP":
+            latency[name] = pa.array(col, pa.timestamp("us"))
+        elif typ == "BIGINT":
+            latency[name] = pa.array(col.astype(np.int64))
+        elif typ == "DOUBLE":
+            latency[name] = pa.array(col.astype(float))
+        else:
+            latency[name] = pa.array(col.astype(str), pa.string())
+    return calls_table, pa.table(latency)
+
+
+def record_rows(table: Any, kind: str) -> list[dict[str, Any]]:
+    """Arrow rows of `calls_and_latency` as spool records of `kind`."""
+    from voicegw_cli.records import record
+
+    out = []
+    for row in table.to_pylist():
+        for k, v in row.items():
+            if isinstance(v, datetime):
+                row[k] = v.replace(tzinfo=UTC).isoformat()
+        out.append(record(kind, **row))
     return out

@@ -170,6 +170,8 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "projects": ("projects", "project"),
     "providers": ("providers", "models"),
     "costs": ("costs",),
+    "calls": ("calls",),
+    "latency": ("latency",),
     "logs": ("logs",),
     "ingest": ("ingest",),
     "export": ("export-costs",),

@@ -33,8 +33,10 @@ def register(app: typer.Typer) -> None:
         from voicegw_cli.store import Store
         from voicegw_cli.synthetic import (
             as_the_guard_allows,
+            calls_and_latency,
             demo_config_text,
             generate,
+            record_rows,
             to_records,
         )
 
@@ -55,15 +57,22 @@ def register(app: typer.Typer) -> None:
         table = table.filter(pc.less_equal(table.column("timestamp"), now))
         pricer = Pricer(cfg.pricing_overrides)
         table = as_the_guard_allows(pricer.price_table(table), cfg, pricer)
+        calls, latency = calls_and_latency(table)
+        # A call still going on now has no record yet (the hook writes it at close).
+        calls = calls.filter(pc.less_equal(calls.column("ended_at"), now))
+        latency = latency.filter(pc.less_equal(latency.column("timestamp"), now))
         writer = SpoolWriter(cfg.spool_dir)
         records = to_records(table)
-        for i in range(0, len(records), 5000):
-            writer.write(records[i : i + 5000])
+        extra = record_rows(calls, "call") + record_rows(latency, "latency")
+        for batch in (records, extra):
+            for i in range(0, len(batch), 5000):
+                writer.write(batch[i : i + 5000])
         writer.close()
         with Store.open(cfg) as store:
             folded = store.fold_result.items_added if store.fold_result else 0
         typer.echo(
-            f"Demo ready in {directory}/: {len(records):,} line items for 3 projects over "
-            f"{days} days, written to the spool and folded into {cfg.store_path.name} "
-            f"({folded:,} added)."
+            f"Demo ready in {directory}/: {len(records):,} line items, {calls.num_rows:,} calls "
+            f"and {latency.num_rows:,} latency samples for 3 projects over {days} days, "
+            f"written to the spool and folded into {cfg.store_path.name} ({folded:,} items "
+            "added)."
         )

@@ -147,6 +147,8 @@ def render_table(
     footer: dict[str, str] | None = None,
     fold_into: str | None = None,
     labels: dict[str, str] | None = None,
+    box: Any = None,
+    title_justify: str = "center",
 ) -> list[str]:
     """Print `rows` as a table that fits `console.width` without cutting a value.
 
@@ -248,7 +250,15 @@ def render_table(
         hidden = []
         _stacked(console, rows, shown, texts, title=title, caption=caption, header=header)
     else:
-        table = Table(title=title, caption=caption, header_style="bold", show_footer=bool(footer))
+        style: dict[str, Any] = {"box": box} if box is not None else {}
+        table = Table(
+            title=title,
+            caption=caption,
+            header_style="bold",
+            show_footer=bool(footer),
+            title_justify=title_justify,  # type: ignore[arg-type]
+            **style,
+        )
         for c, w in zip(shown, fit, strict=True):
             table.add_column(
                 header(c),

@@ -9,6 +9,13 @@ import typer
 from voicegw_cli.cli.output import Format, FormatOpt
 
 STATUS_STYLE = {"ok": "green", "warning": "yellow", "exceeded": "bold red"}
+LATENCY_LABELS = {
+    "transcription_delay": "transcription",
+    "end_of_turn_delay": "end of turn",
+    "llm_ttft": "LLM TTFT",
+    "tts_ttfb": "TTS TTFB",
+    "e2e_latency": "end-to-end",
+}
 
 
 def _list(fmt: Format) -> None:
@@ -109,6 +116,8 @@ def register(app: typer.Typer) -> None:
             return
         if fmt is Format.csv:
             flat = {k: v for k, v in d.items() if not isinstance(v, list | dict)}
+            for m, v in d["week_latency"].items():
+                flat[f"week_{m}_p95_ms"] = v["p95_ms"]
             emit([flat], fmt=fmt)
             return
         console = output.console()
@@ -127,6 +136,11 @@ def register(app: typer.Typer) -> None:
             f"month {cost(d['month_spend'], d['month_unpriced_items'])} / "
             f"{d['month_items']:,}  ({d['timezone']})"
         )
+        if d["week_latency"]:
+            head += "\nWeek p95 " + " · ".join(
+                f"{LATENCY_LABELS.get(m, m)} {v['p95_ms']:,.0f} ms"
+                for m, v in d["week_latency"].items()
+            )
         if d["default_stack"]:
             head += f"\nStack {d['default_stack']}"
         console.print(Panel(head, border_style=colour))

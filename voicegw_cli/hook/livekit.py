@@ -27,6 +27,9 @@ line item with ``metadata.correction = true`` - and start the next run from zero
 
 Interruption and end-of-turn model usage (request counts, no tokens or seconds) is not a
 billing unit voicegw prices, so it is not recorded.
+
+Per-call records, per-turn latency and provider errors are the `CallTracker`'s
+(`voicegw_cli.hook.calls`); the tracker here owns one and hands it the close first.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from voicegw_cli import clock
+from voicegw_cli.hook.calls import CallConverter, CallTracker
 from voicegw_cli.items import LineItem
 
 if TYPE_CHECKING:
@@ -335,6 +339,9 @@ class SessionTracker:
         agent: str | None,
         recorder: Recorder,
         base_metadata: dict[str, Any] | None = None,
+        attributes: dict[str, Any] | None = None,
+        participant: Any = None,
+        mask_caller_number: bool = True,
     ) -> None:
         self.session = session
         self.project = project
@@ -346,6 +353,38 @@ class SessionTracker:
         self._attached = False
         self._usage_cb = _fast_callback(self._on_usage)
         self._close_cb = _fast_callback(self._on_close)
+        self.calls = CallTracker(
+            session,
+            recorder,
+            CallConverter(
+                lambda: self.converter.session_id,
+                canonical_provider=canonical_provider,
+                base_metadata=base_metadata,
+                attributes=attributes,
+                mask_caller_number=mask_caller_number,
+            ),
+            fast_callback=_fast_callback,
+            context=lambda: (self._agent_label(), self.project),
+            participant=participant,
+        )
+
+    @property
+    def session_id(self) -> str:
+        """The current run's id: `session_id` of its line items, latency and call record."""
+        return self.converter.session_id
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """This call's attributes (`customer`, `plan`, ...): `voicegw calls --by <name>`."""
+        return self.calls.attributes
+
+    def set_attributes(self, **attributes: Any) -> None:
+        """Add or change attributes mid-call (e.g. once the caller is identified)."""
+        self.calls.set_attributes(attributes)
+
+    def set_participant(self, participant: Any) -> None:
+        """Name the caller (an `rtc.Participant`) when voicegw cannot see the room's."""
+        self.calls.set_participant(participant)
 
     def _note_realtime(self, model: Any) -> None:
         try:
@@ -360,6 +399,7 @@ class SessionTracker:
         if not self._attached:
             self.session.on("session_usage_updated", self._usage_cb)
             self.session.on("close", self._close_cb)
+            self.calls.attach()
             self._attached = True
             # Attached after start(): usage already counted by the session is recorded now.
             existing = self.session.usage.model_usage
@@ -374,6 +414,7 @@ class SessionTracker:
         if self._attached:
             self.session.off("session_usage_updated", self._usage_cb)
             self.session.off("close", self._close_cb)
+            self.calls.detach()
             self._attached = False
 
     def _stt_streaming(self, provider: str, model: str) -> bool | None:
@@ -429,9 +470,12 @@ class SessionTracker:
 
     def _on_close(self, ev: Any) -> None:
         try:
+            usage = self.session.usage.model_usage
+            # The call record first: it is written under this run's id, which the usage
+            # converter's close moves on (the queue is FIFO).
+            self.calls.on_close(ev, usage)
             self.recorder.submit(
-                self.converter.close,
-                (self.session.usage.model_usage, clock.time(), self._agent_label(), self.project),
+                self.converter.close, (usage, clock.time(), self._agent_label(), self.project)
             )
             self.recorder.wake()
         except Exception:  # pragma: no cover - defensive

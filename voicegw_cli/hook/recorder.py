@@ -34,8 +34,9 @@ from voicegw_cli.spool import SpoolWriter, dumps_record, events_dir
 
 log = logging.getLogger("voicegw.hook")
 
-#: A function run off the loop that turns one queued payload into line items.
-Converter = Callable[[Any], Iterable[LineItem]]
+#: A function run off the loop that turns one queued payload into line items (priced here)
+#: and other spool records (dicts of `voicegw_cli.records`, written as they are).
+Converter = Callable[[Any], Iterable[LineItem | dict[str, Any]]]
 
 #: Give the GIL back after this much continuous work in the flusher thread...
 _YIELD_AFTER_S = 0.0002
@@ -73,6 +74,8 @@ class _Yielder:
 class RecorderStats:
     events: int = 0
     items: int = 0
+    #: Call records, latency samples and errors written (`voicegw_cli.records`).
+    records: int = 0
     batches: int = 0
     bytes_written: int = 0
     convert_errors: int = 0
@@ -222,7 +225,8 @@ class Recorder:
     # -------------------------------------------------------------- draining
 
     def flush(self) -> int:
-        """Drain the queue now, from any thread; returns the number of items written."""
+        """Drain the queue now, from any thread; returns the number of line items written
+        (call records, latency samples and errors are counted in `stats.records`)."""
         return self._drain()
 
     async def aflush(self) -> int:
@@ -304,9 +308,11 @@ class Recorder:
                 return 0
             yielder = _Yielder(self._yield_gil)
             items: list[LineItem] = []
+            records: list[dict[str, Any]] = []
             for convert, payload in batch:
                 try:
-                    items.extend(convert(payload))
+                    for out in convert(payload):
+                        (items if isinstance(out, LineItem) else records).append(out)
                 except Exception:
                     self.stats.convert_errors += 1
                     log.exception("voicegw: could not convert a usage event")
@@ -318,6 +324,8 @@ class Recorder:
                 self._price(item, pricer)
                 parts.append(dumps_record(item.to_record()).encode() + b"\n")
                 yielder()
+            for rec in records:
+                parts.append(dumps_record(rec).encode() + b"\n")
             data = b"".join(parts)
             self.stats.longest_stretch_s = max(self.stats.longest_stretch_s, yielder.done())
             if not data:
@@ -336,6 +344,7 @@ class Recorder:
                 return 0
             self._unwritten = b""
             self.stats.items += len(items)
+            self.stats.records += len(records)
             self.stats.batches += 1
             self.stats.bytes_written += len(data)
             return len(items)

@@ -161,7 +161,17 @@ def to_text(rec: Reconciliation, console: Any, table: Any = None) -> None:
         "cause": lambda r: f"[bold red]{r['cause']}[/]" if r["flagged"] else "[green]ok[/]",
     }
     if rows and table is not None:
-        table(console, shown, columns, title=_title(rec), cells=cells)
+        from rich import box
+
+        table(
+            console,
+            shown,
+            columns,
+            title=_title(rec),
+            cells=cells,
+            box=box.SIMPLE_HEAD,
+            title_justify="left",
+        )
     elif rows:
         from rich import box
         from rich.table import Table

@@ -69,28 +69,48 @@ def usage_by_hour(
 # ------------------------------------------------------------------------- export-costs
 
 
-def export_sql(fmt: str, *, project: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The SELECT export-costs writes: exactly items.COLUMNS, in order.
+def export_sql(
+    fmt: str, *, project: str | None = None, attributes: list[str] | tuple[str, ...] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The SELECT export-costs writes: exactly items.COLUMNS, in order, then one text
+    column `attr_<name>` per call attribute in `attributes` (from the item's call record;
+    empty for items of calls without it).
 
     Text formats get ISO-8601 UTC timestamps; JSON formats get money as a decimal string
     (a JSON number would be read back as a float). Parquet keeps native types, with the
     timestamp marked UTC. Parameters: $start, $end (and $project)."""
+    import json
+
+    from voicegw_cli.records import ATTRIBUTE_PREFIX
+
     exprs = []
     for name, _typ in COLUMNS:
+        col = f"line_items.{name}"
         if name == "timestamp":
             if fmt == "parquet":
-                exprs.append("timezone('UTC', timestamp) AS timestamp")
+                exprs.append(f"timezone('UTC', {col}) AS timestamp")
             else:
-                exprs.append("strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%f+00:00') AS timestamp")
+                exprs.append(f"strftime({col}, '%Y-%m-%dT%H:%M:%S.%f+00:00') AS timestamp")
         elif name == "cost_usd" and fmt in ("json", "ndjson"):
-            exprs.append("CAST(cost_usd AS VARCHAR) AS cost_usd")
+            exprs.append(f"CAST({col} AS VARCHAR) AS cost_usd")
         else:
-            exprs.append(name)
+            exprs.append(f"{col} AS {name}")
+    for attr in attributes:
+        path = ("$." + json.dumps(attr)).replace("'", "''")
+        alias = (ATTRIBUTE_PREFIX + attr).replace('"', '""')
+        exprs.append(f"json_extract_string(calls.attributes, '{path}') AS \"{alias}\"")
     where, params = _where(project=project)
+    where = " AND ".join(f"line_items.{c}" for c in where.split(" AND "))
     cols = ",\n       ".join(exprs)
+    join = ""
+    if attributes:
+        join = (
+            "\nLEFT JOIN (SELECT session_id, any_value(attributes) AS attributes FROM calls"
+            " GROUP BY session_id) calls ON calls.session_id = line_items.session_id"
+        )
     # No ORDER BY: sorting a month of items would hold it all in memory. Rows come out in
     # no promised order (ingest does not care; sort downstream when a diff needs it).
-    return f"SELECT {cols}\nFROM line_items WHERE {where}", params
+    return f"SELECT {cols}\nFROM line_items{join} WHERE {where}", params
 
 
 # ------------------------------------------------------------------------------ reprice
@@ -117,13 +137,17 @@ def reprice_reader(
 
 
 def apply_costs(conn: Any, changes: Any) -> int:
-    """Write new (id, cost_usd, pricing_source) rows; the caller owns the transaction."""
+    """Write new (id, cost_usd, pricing_source) rows, and move the per-call totals with
+    them (`store.calls.reprice_usage`); the caller owns the transaction."""
+    from voicegw_cli.store.calls import reprice_usage
+
     if changes.num_rows == 0:
         return 0
     from voicegw_cli.store import rollup
 
     conn.register("_reprice", changes)
     try:
+        reprice_usage(conn, "_reprice")
         conn.execute(
             """UPDATE line_items SET cost_usd = CAST(r.cost_usd AS DECIMAL(18,10)),
                    pricing_source = r.pricing_source

@@ -142,3 +142,80 @@ def migrate(conn: Any) -> list[str]:
             raise
         applied.append(step.__name__)
     return applied
+
+
+# ---------------------------------------------------------------- issue 12: calls, latency
+# Column contracts live in `voicegw_cli.records`; the DDL is spelled out here so a released
+# step never changes when the contract grows (a new column is a new step).
+
+
+@migration
+def m1201_calls(conn: Any) -> None:
+    """One row per session run: the hook's call record."""
+    conn.execute(
+        """CREATE TABLE calls (
+            session_id VARCHAR, project VARCHAR, started_at TIMESTAMP, ended_at TIMESTAMP,
+            duration_seconds DOUBLE, agents VARCHAR, room VARCHAR, job_id VARCHAR,
+            participant_identity VARCHAR, participant_kind VARCHAR, caller_number VARCHAR,
+            end_reason VARCHAR, error VARCHAR, turns BIGINT, attributes VARCHAR,
+            lk_usage VARCHAR)"""
+    )
+
+
+@migration
+def m1202_call_usage(conn: Any) -> None:
+    """Per-call totals of the line items by quarter hour, kept in step with every insert
+    and reprice (`store/calls.py`) so call reports never group millions of items; filled
+    from the items already stored."""
+    conn.execute(
+        """CREATE TABLE call_usage (
+            session_id VARCHAR, bucket TIMESTAMP, project VARCHAR, agent VARCHAR,
+            items BIGINT, unpriced_items BIGINT, cost_usd DECIMAL(18,10),
+            cost_stt DECIMAL(18,10), cost_llm DECIMAL(18,10), cost_tts DECIMAL(18,10),
+            cost_realtime DECIMAL(18,10), audio_seconds DOUBLE, input_tokens BIGINT,
+            cached_input_tokens BIGINT, output_tokens BIGINT, characters BIGINT,
+            first_at TIMESTAMP, last_at TIMESTAMP)"""
+    )
+    conn.execute(
+        """INSERT INTO call_usage
+        SELECT session_id, time_bucket(INTERVAL 15 MINUTE, timestamp), COALESCE(project, ''),
+            COALESCE(agent, ''), count(*), count(*) FILTER (WHERE pricing_source = 'unpriced'),
+            COALESCE(SUM(cost_usd), 0),
+            COALESCE(SUM(cost_usd) FILTER (WHERE modality = 'stt'), 0),
+            COALESCE(SUM(cost_usd) FILTER (WHERE modality = 'llm'), 0),
+            COALESCE(SUM(cost_usd) FILTER (WHERE modality = 'tts'), 0),
+            COALESCE(SUM(cost_usd) FILTER (WHERE modality = 'realtime'), 0),
+            SUM(audio_seconds) FILTER (WHERE modality = 'stt'), SUM(input_tokens),
+            SUM(cached_input_tokens), SUM(output_tokens), SUM(characters),
+            min(timestamp), max(timestamp)
+        FROM line_items WHERE session_id IS NOT NULL GROUP BY ALL
+        ORDER BY 2"""
+    )
+
+
+@migration
+def m1203_latency_samples(conn: Any) -> None:
+    """Raw per-turn latency values, one row per metric LiveKit measured; `series` numbers
+    each (metric, provider, model) in `latency_series`, so percentiles over millions of
+    samples group one small integer instead of three strings (`store/latency.py`)."""
+    conn.execute(
+        "CREATE TABLE latency_series (series UINTEGER, metric VARCHAR, provider VARCHAR,"
+        " model VARCHAR)"
+    )
+    conn.execute(
+        """CREATE TABLE latency_samples (
+            id VARCHAR, timestamp TIMESTAMP, session_id VARCHAR, project VARCHAR,
+            agent VARCHAR, turn BIGINT, item_id VARCHAR, metric VARCHAR, seconds DOUBLE,
+            provider VARCHAR, model VARCHAR, series UINTEGER)"""
+    )
+
+
+@migration
+def m1204_session_errors(conn: Any) -> None:
+    """Model errors LiveKit reported on sessions (for provider error rates)."""
+    conn.execute(
+        """CREATE TABLE session_errors (
+            id VARCHAR, timestamp TIMESTAMP, session_id VARCHAR, project VARCHAR,
+            agent VARCHAR, source VARCHAR, provider VARCHAR, model VARCHAR,
+            error_type VARCHAR, recoverable BOOLEAN, message VARCHAR)"""
+    )
