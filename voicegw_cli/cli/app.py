@@ -171,6 +171,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "logs": ("logs",),
     "ingest": ("ingest",),
     "export": ("export-costs",),
+    "fleet": ("ship", "fold"),
     "reconcile": ("reconcile",),
     "reprice": ("reprice",),
     "budget": ("budget",),

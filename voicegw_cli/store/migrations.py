@@ -82,6 +82,42 @@ def m0801_rollup(conn: Any) -> None:
     rollup.rebuild(conn)
 
 
+@migration
+def m1301_fleet(conn: Any) -> None:
+    """Shipped segments folded from `storage.ship_to` (by segment identity), the windows
+    and days sealed, folded spend of windows still open per host (for the snapshot), the
+    fold's progress, and what partitioned exports have written."""
+    conn.execute(
+        """CREATE TABLE fleet_segments (
+            segment VARCHAR NOT NULL, win TIMESTAMP NOT NULL, object_key VARCHAR NOT NULL,
+            bytes BIGINT NOT NULL, folded_at TIMESTAMP NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_windows (
+            win TIMESTAMP PRIMARY KEY, sealed BOOLEAN NOT NULL, segments BIGINT NOT NULL,
+            updated_at TIMESTAMP NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_days (
+            day DATE PRIMARY KEY, sealed BOOLEAN NOT NULL, compacted BOOLEAN NOT NULL,
+            updated_at TIMESTAMP NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_open_spend (
+            win TIMESTAMP NOT NULL, host VARCHAR NOT NULL, project VARCHAR NOT NULL,
+            day DATE NOT NULL, cost_usd DECIMAL(38,10) NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_progress (
+            id INTEGER PRIMARY KEY, listed_at TIMESTAMP, sealed_through TIMESTAMP)"""
+    )
+    conn.execute(
+        """CREATE TABLE export_marks (
+            target VARCHAR NOT NULL, day DATE NOT NULL, fingerprint VARCHAR NOT NULL,
+            rows BIGINT NOT NULL, exported_at TIMESTAMP NOT NULL, PRIMARY KEY (target, day))"""
+    )
+
+
 def migrate(conn: Any) -> list[str]:
     """Apply pending steps, each in its own transaction with its record."""
     conn.execute(
