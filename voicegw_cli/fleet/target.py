@@ -113,11 +113,22 @@ class Target:
     def _fail(self, what: str, key: str, exc: BaseException) -> TargetError:
         return TargetError(f"{self.url}/{key}: cannot {what}: {_first_line(exc)}")
 
+    def _check_root(self, what: str, key: str) -> None:
+        """A shared directory's root must exist: it is never created, because a missing
+        root means the share is not mounted, and writing under the bare mount point would
+        put usage on this host's own disk."""
+        if self.scheme == "file" and not os.path.isdir(self.root):
+            raise TargetError(
+                f"{self.url}/{key}: cannot {what}: {self.root} is not a directory "
+                "(is the shared volume mounted?)"
+            )
+
     # ------------------------------------------------------------ operations
 
     def put(self, key: str, data: bytes) -> None:
         """Write one whole object (replacing any object of that key)."""
         fs, path = self.fs, self.path(key)
+        self._check_root("write", key)
         try:
             if self.scheme == "file":
                 parent = path.rsplit("/", 1)[0]
@@ -132,8 +143,27 @@ class Target:
         except Exception as exc:
             raise self._fail("write", key, exc) from None
 
+    def put_file(self, key: str, local: str | os.PathLike[str]) -> None:
+        """Write one whole object from a local file, streamed."""
+        fs, path = self.fs, self.path(key)
+        dest = path
+        self._check_root("write", key)
+        try:
+            if self.scheme == "file":
+                parent = path.rsplit("/", 1)[0]
+                fs.create_dir(parent, recursive=True)
+                dest = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex[:8]}.tmp"
+            with open(local, "rb") as src, fs.open_output_stream(dest) as out:
+                while block := src.read(8 << 20):
+                    out.write(block)
+            if dest != path:
+                os.replace(dest, path)
+        except Exception as exc:
+            raise self._fail("write", key, exc) from None
+
     def get(self, key: str) -> bytes:
         """The object's bytes; FileNotFoundError when there is none."""
+        self._check_root("read", key)
         try:
             with self.fs.open_input_stream(self.path(key)) as f:
                 return f.read()
@@ -146,6 +176,7 @@ class Target:
         """Every object under `prefix` (recursively), temporary names left out."""
         import pyarrow.fs as pfs
 
+        self._check_root("list", prefix)
         try:
             infos = self.fs.get_file_info(
                 pfs.FileSelector(self.path(prefix), recursive=True, allow_not_found=True)
@@ -163,6 +194,7 @@ class Target:
         """Names of the "directories" directly under `prefix` (one listing request)."""
         import pyarrow.fs as pfs
 
+        self._check_root("list", prefix)
         try:
             infos = self.fs.get_file_info(
                 pfs.FileSelector(self.path(prefix), recursive=False, allow_not_found=True)
@@ -192,6 +224,22 @@ class Target:
 
 _TARGETS: dict[tuple[str, str | None, str | None], Target] = {}
 _targets_lock = threading.Lock()
+
+
+def target_for(where: str, settings: Any = None) -> Target:
+    """A Target for `s3://...`, `file://...` or a local directory path; an S3 URL uses
+    `storage.endpoint_url`/`region` when `settings` (ShipSettings) has them."""
+    if where.startswith("s3://"):
+        return Target(
+            where,
+            endpoint_url=getattr(settings, "endpoint_url", None),
+            region=getattr(settings, "region", None),
+        )
+    if where.startswith("file://"):
+        return Target(where)
+    from pathlib import Path
+
+    return Target("file://" + str(Path(where).expanduser().resolve()))
 
 
 def open_target(settings: Any) -> Target:
