@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "fleet"
@@ -23,20 +24,48 @@ AWS_ENV = {
 }
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
 class S3Server:
-    """moto's ThreadedMotoServer on 127.0.0.1; `stop()`/`start()` make the bucket
-    unreachable and reachable again (its contents live in this process and survive)."""
+    """moto's ThreadedMotoServer on 127.0.0.1 in a process of its own, reached through a
+    small TCP proxy process: `stop()` kills the proxy (the endpoint's port is closed:
+    the bucket is unreachable, its contents intact), `start()` opens it again."""
 
     def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self._server = None
+        import subprocess
+
+        self.moto_port = _free_port()
+        self.port = _free_port()
+        self._moto = subprocess.Popen(
+            [sys.executable, __file__, "moto", str(self.moto_port)],
+            env=child_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_port(self.moto_port)
+        self._proxy: Any = None
         self.start()
         import boto3
 
         boto3.client(
-            "s3", endpoint_url=self.endpoint, region_name="us-east-1", **_creds()
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.moto_port}",
+            region_name="us-east-1",
+            **_creds(),
         ).create_bucket(Bucket=BUCKET)
 
     @property
@@ -44,35 +73,26 @@ class S3Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
+        import subprocess
 
-        for _ in range(50):
-            try:
-                self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port)
-                self._server.start()
-                break
-            except OSError:  # the old socket is still closing
-                time.sleep(0.1)
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
+        if self._proxy is not None:
+            return
+        self._proxy = subprocess.Popen(
+            [sys.executable, __file__, "proxy", str(self.port), str(self.moto_port)],
+            env=child_env(),
+        )
+        _wait_port(self.port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        if self._proxy is not None:
+            self._proxy.kill()
+            self._proxy.wait()
+            self._proxy = None
 
-    def reset(self) -> None:
-        """Empty the bucket (between tests)."""
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1", **_creds())
-        paginator = s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=BUCKET):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    def close(self) -> None:
+        self.stop()
+        self._moto.kill()
+        self._moto.wait()
 
 
 def _creds() -> dict[str, str]:
@@ -204,7 +224,7 @@ def writer(config_path: str, tag: str, batches: int, per: int, log_path: str, st
             rec.flush()
             seq += per
             log.write(f"C {seq - 1}\n")  # durably in the spool
-            time.sleep(0.01)
+            time.sleep(0.1)
     rec.stop()
 
 
@@ -217,7 +237,45 @@ def sidecar(config_path: str) -> None:
     shipper = Shipper(cfg)
     while True:
         shipper.ship_once()
-        time.sleep(0.05)
+        time.sleep(0.2)
+
+
+def moto(port: int) -> None:
+    from moto.server import ThreadedMotoServer
+
+    ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False).start()
+    while True:
+        time.sleep(3600)
+
+
+def proxy(listen: int, to: int) -> None:
+    """Forward TCP connections from `listen` to `to` (both on 127.0.0.1)."""
+    import asyncio
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", to)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", listen, reuse_address=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 if __name__ == "__main__":
@@ -229,5 +287,9 @@ if __name__ == "__main__":
         )
     elif role == "sidecar":
         sidecar(sys.argv[2])
+    elif role == "moto":
+        moto(int(sys.argv[2]))
+    elif role == "proxy":
+        proxy(int(sys.argv[2]), int(sys.argv[3]))
     else:  # pragma: no cover
         raise SystemExit(f"unknown role {role}")

@@ -39,7 +39,7 @@ def s3():
     os.environ.update(AWS_ENV)
     server = S3Server()
     yield server
-    server.stop()
+    server.close()
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)

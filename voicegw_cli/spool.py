@@ -94,8 +94,12 @@ class SpoolWriter:
             self._seq = 0
         self._seq += 1
         path = self.spool_dir / f"{self._stem}-{self._seq:05d}{SUFFIX}"
-        f = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the writer
+        # Locked under a hidden name, then renamed into view: no reader ever sees the file
+        # unlocked (it would take an empty, free file for one whose writer is gone).
+        hidden = path.with_name("." + path.name)
+        f = open(hidden, "ab", buffering=0)  # noqa: SIM115 - lives as long as the writer
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(hidden, path)
         self._file, self._pid, self.path = f, os.getpid(), path
         self._size, self._opened_at = 0, time.monotonic()
         return f
@@ -183,7 +187,11 @@ def spool_files(spool_dir: str | Path) -> list[Path]:
     d = Path(spool_dir)
     if not d.is_dir():
         return []
-    return sorted(p for p in d.iterdir() if p.name.endswith(SUFFIX) and p.is_file())
+    return sorted(
+        p
+        for p in d.iterdir()
+        if p.name.endswith(SUFFIX) and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def segment_files(spool_dir: str | Path) -> list[tuple[str, Path]]:
