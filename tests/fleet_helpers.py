@@ -228,6 +228,46 @@ def writer(config_path: str, tag: str, batches: int, per: int, log_path: str, st
     rec.stop()
 
 
+def burst(config_path: str, cost: str, go: str, log_path: str, stop: str) -> None:
+    """An agent process that, once `go` exists, records one call's worth of `sales`
+    spend (`cost` in all) through a real Recorder, logs when it is in the spool, then
+    lives on (its shipper thread ships it) until `stop` appears."""
+    from decimal import Decimal
+
+    from voicegw_cli import clock
+    from voicegw_cli.config import load_config
+    from voicegw_cli.hook.recorder import Recorder
+    from voicegw_cli.items import LineItem
+
+    cfg = load_config(config_path)
+    rec = Recorder(
+        cfg.spool_dir,
+        flush_interval=cfg.hook.flush_interval_seconds,
+        pricer_factory=lambda _o: None,
+        ship_config=cfg,
+    )
+    rec.start()
+    while not os.path.exists(go):
+        time.sleep(0.01)
+    item = LineItem(
+        timestamp=clock.now(),
+        project="sales",
+        modality="llm",
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=1,
+        cost_usd=Decimal(cost),
+        pricing_source="test",
+    )
+    rec.submit(lambda it: [it], item)
+    rec.flush()
+    with open(log_path, "w") as log:
+        log.write(f"{clock.time()}\n")
+    while not os.path.exists(stop):
+        time.sleep(0.05)
+    rec.stop()
+
+
 def sidecar(config_path: str) -> None:
     """`voicegw ship` in a loop, as a sidecar container would run it."""
     from voicegw_cli.config import load_config
@@ -287,6 +327,8 @@ if __name__ == "__main__":
         )
     elif role == "sidecar":
         sidecar(sys.argv[2])
+    elif role == "burst":
+        burst(*sys.argv[2:7])
     elif role == "moto":
         moto(int(sys.argv[2]))
     elif role == "proxy":

@@ -464,3 +464,238 @@ def test_ship_and_fold_commands(tmp_path: Path, ship_to) -> None:
     r = runner.invoke(_app(), ["-c", str(no_ship), "ship"])
     assert r.exit_code == 2 and "ship_to" in r.output
     assert totals(h["central"])[0] == 11
+
+
+# ------------------------------------------------------------------ one budget
+
+
+def _expire_snapshot_cache() -> None:
+    """Move the clock past every host's snapshot cache (refresh_seconds is 0.2 here)."""
+    clock.set_now(clock.now() + timedelta(seconds=1))
+
+
+def test_guards_count_the_fleet_and_nothing_twice(tmp_path: Path, ship_to) -> None:
+    from voicegw_cli.budget import BudgetGuard
+    from voicegw_cli.errors import BudgetExceededError
+
+    h = hosts(tmp_path, ship_to)
+    today = clock.today(h["a"].tz).isoformat()
+
+    def seen(host: str) -> Decimal:
+        g = BudgetGuard(h[host])
+        g.refresh()
+        assert g._error is None, g._error
+        return (g._spend or {}).get("sales", {}).get(today, Decimal(0))
+
+    spend(h["a"], 6, project="sales", cost="0.10")  # a: $0.60, shipped
+    Shipper(h["a"]).ship_once()
+    spend(h["b"], 3, project="sales", cost="0.10")  # b: $0.30, not shipped yet
+    assert (seen("a"), seen("b")) == (Decimal("0.60"), Decimal("0.30"))  # no fold yet
+    Store.open(h["central"]).close()  # folds a's segment, publishes the snapshot
+    _expire_snapshot_cache()
+    # a's own folded segment is not counted twice (the snapshot's open-window share for
+    # a is swapped for a's own copy); b sees a's spend plus its own unshipped spool.
+    assert (seen("a"), seen("b")) == (Decimal("0.60"), Decimal("0.90"))
+    Shipper(h["b"]).ship_once()  # shipped, not folded: b still counts it, once
+    assert seen("b") == Decimal("0.90")
+    spend(h["b"], 2, project="sales", cost="0.10")
+    assert seen("b") == Decimal("1.10")
+    with pytest.raises(BudgetExceededError):
+        BudgetGuard(h["b"]).check("sales")
+    assert BudgetGuard(h["a"]).check("sales").action == "allow"  # not folded yet
+    Shipper(h["b"]).ship_once()
+    Store.open(h["central"]).close()
+    _expire_snapshot_cache()
+    with pytest.raises(BudgetExceededError):
+        BudgetGuard(h["a"]).check("sales")  # the fleet's spend reached host a
+    assert (seen("a"), seen("b")) == (Decimal("1.10"), Decimal("1.10"))
+    # Windows sealed: hosts drop their shipped copies; the totals stay exact.
+    clock.set_now(clock.now() + timedelta(minutes=10))
+    Store.open(h["central"]).close()
+    _expire_snapshot_cache()
+    assert Shipper(h["a"]).prune() == 1 and Shipper(h["b"]).prune() == 2
+    assert (seen("a"), seen("b")) == (Decimal("1.10"), Decimal("1.10"))
+
+
+def test_unreadable_fleet_snapshot_follows_fail_closed(tmp_path: Path) -> None:
+    from voicegw_cli.budget import BudgetGuard, BudgetUnavailableError
+
+    shared = tmp_path / "not-mounted"
+    url = (f"file://{shared}", None, None)
+    h = hosts(tmp_path, url, names=("a",))
+    closed = load_config(host_yaml(tmp_path, "c", url[0]))
+    a = BudgetGuard(h["a"]).check("sales")
+    assert (a.action, a.spend_known) == ("allow", False)  # fail open by default
+    closed.budgets.fail_closed = True
+    with pytest.raises(BudgetUnavailableError, match="fleet's spend snapshot"):
+        BudgetGuard(closed).check("sales")
+
+
+def test_two_hosts_guards_see_each_other_within_the_bound(tmp_path: Path, ship_to) -> None:
+    """Host a's agent spends past sales' $1 budget; host b's guard blocks sales within
+    flush + segment age + ship interval + fold interval + 2 x refresh (+ the time one
+    upload and one fold take)."""
+    import time
+
+    from voicegw_cli.budget import BudgetGuard
+    from voicegw_cli.errors import BudgetExceededError
+    from voicegw_cli.fleet.ship import ship_interval
+
+    from .fleet_helpers import child_env
+
+    h = hosts(tmp_path, ship_to, segment_seconds=0.3)
+    fold_interval = 0.5
+    go, log, stop = tmp_path / "go", tmp_path / "burst.log", tmp_path / "stop"
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            str(HELPERS),
+            "burst",
+            str(h["a"].path),
+            "1.50",
+            str(go),
+            str(log),
+            str(stop),
+        ],
+        env=child_env(),
+    )
+    folder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from voicegw_cli.cli.app import main; main()",
+            "-c",
+            str(h["central"].path),
+            "fold",
+            "--watch",
+            "--interval",
+            f"{fold_interval}s",
+        ],
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+    )
+    b = BudgetGuard(h["b"])
+    try:
+        assert b.check("sales").action == "allow"
+        time.sleep(1.0)  # both children up
+        go.write_text("go")
+        blocked_at = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            b.invalidate()
+            try:
+                b.check("sales")
+            except BudgetExceededError:
+                blocked_at = clock.time()
+                break
+            time.sleep(0.02)
+        assert blocked_at is not None, "host b never saw host a's spend"
+        spent_at = float(log.read_text())
+    finally:
+        stop.write_text("stop")
+        agent.wait(timeout=30)
+        folder.terminate()
+        folder.wait(timeout=30)
+    cfg = h["a"]
+    bound = (
+        cfg.hook.flush_interval_seconds
+        + cfg.ship.segment_max_seconds
+        + ship_interval(cfg)
+        + fold_interval
+        + 2 * cfg.budgets.refresh_seconds
+    )
+    lag = blocked_at - spent_at
+    print(
+        f"fleet budget lag ({ship_to[0].split(':')[0]}): {lag:.2f} s (bound {bound:.2f} s "
+        "+ one upload and one fold)"
+    )
+    assert 0 < lag <= bound + 3.0  # slack: one upload, one fold, a loaded machine
+
+
+# ------------------------------------------------------------------ partitioned Parquet
+
+
+def test_partitioned_export_is_incremental_and_reads_back(
+    tmp_path: Path, write_config, ship_to
+) -> None:
+    import pyarrow.dataset as ds
+
+    from voicegw_cli.fleet.target import target_for
+
+    url, endpoint, _server = ship_to
+    cfg = write_config("timezone: America/Los_Angeles\n")
+    base = clock.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    w = SpoolWriter(cfg.spool_dir)
+    for day in range(3):  # around local midnights too: 07:30 UTC is 23:30 or 00:30 there
+        for i in range(50):
+            when = base - timedelta(days=day, hours=4, minutes=30) + timedelta(minutes=i * 7)
+            w.write(
+                [
+                    item(
+                        id=f"d{day}-{i}",
+                        timestamp=when,
+                        cost_usd=Decimal(f"0.{i % 9 + 1:02d}37"),
+                        project="support" if i % 3 else "sales",
+                    ).to_record()
+                ]
+            )
+    w.close()
+    out = url + "/ledger" if url.startswith("s3://") else str(tmp_path / "ledger")
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    runner = CliRunner()
+    args = [
+        "-c",
+        str(cfg.path),
+        "export-costs",
+        "--format",
+        "parquet",
+        "--partition",
+        "day",
+        "-o",
+        out,
+    ]
+    try:
+        r = runner.invoke(_app(), args)
+        assert r.exit_code == 0, r.output
+        target = target_for(out)
+
+        def read_back() -> tuple[dict[str, Decimal], int]:
+            dataset = ds.dataset(
+                f"{target.root}/", filesystem=target.fs, format="parquet", partitioning="hive"
+            )
+            table = dataset.to_table(columns=["day", "cost_usd"])
+            per_day: dict[str, Decimal] = {}
+            for day, cost in zip(
+                table.column("day").to_pylist(), table.column("cost_usd").to_pylist(), strict=True
+            ):
+                per_day[str(day)] = per_day.get(str(day), Decimal(0)) + cost
+            return per_day, table.num_rows
+
+        with Store.open(cfg) as store:
+            expect = {
+                d.isoformat(): c
+                for d, c in store.conn.execute(
+                    "SELECT CAST(timezone('America/Los_Angeles', timestamp AT TIME ZONE 'UTC')"
+                    " AS DATE), SUM(cost_usd) FROM line_items GROUP BY 1"
+                ).fetchall()
+            }
+        got, rows = read_back()
+        assert rows == 150 and got == expect  # to the cent and beyond: exact decimals
+        assert all(
+            o.key.startswith("day=") and o.key.endswith("/part-0.parquet") for o in target.list("")
+        )
+        r = runner.invoke(_app(), args)
+        assert "wrote 0 day(s)" in r.stderr, r.output  # nothing changed
+        spend_day = sorted(expect)[-1]
+        w = SpoolWriter(cfg.spool_dir)
+        w.write([item(id="late", timestamp=base, cost_usd=Decimal("1.25")).to_record()])
+        w.close()
+        r = runner.invoke(_app(), args)
+        assert "wrote 1 day(s), 51 line items" in r.stderr or "wrote 1 day(s)" in r.stderr, r.stderr
+        got, rows = read_back()
+        assert rows == 151
+        assert sum(got.values()) == sum(expect.values()) + Decimal("1.25")
+        assert spend_day in got
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)

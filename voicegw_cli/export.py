@@ -196,6 +196,13 @@ def export_partitioned(
     from voicegw_cli.fleet.target import TargetError, target_for
 
     target = target_for(where, settings)
+    if target.scheme == "file":  # the export's own directory is made; its parent must exist
+        root = Path(target.root)
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"-o {where}: is a file; give a directory for --partition")
+        if not root.parent.is_dir():
+            raise UsageError(f"-o {where}: folder {root.parent} does not exist")
+        root.mkdir(exist_ok=True)
     mark = f"{target.url}|{project or '*'}|{zone}"
     report = PartitionedExport(target=target.url)
     current = _day_fingerprints(conn, zone, start, end, project)
