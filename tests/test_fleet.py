@@ -699,3 +699,16 @@ def test_partitioned_export_is_incremental_and_reads_back(
         assert spend_day in got
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def test_read_only_reader_folds_but_never_writes_the_bucket(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    h = hosts(tmp_path, (f"file://{shared}", None, None), names=("a",))
+    reader = load_config(
+        host_yaml(tmp_path, "reader", f"file://{shared}", extra="  ship_read_only: true\n")
+    )
+    spend(h["a"], 4)
+    Shipper(h["a"]).ship_once()
+    assert totals(reader) == (4, 4, Decimal("0.04"))
+    assert not (shared / "spend").exists()  # no snapshot published by a reader

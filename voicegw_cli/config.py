@@ -117,6 +117,9 @@ class ShipSettings:
     compaction: str = "parquet"
     #: This host's name in object keys (default: $VOICEGW_HOST, else the host name).
     host: str | None = None
+    #: Only read the bucket (a CLI elsewhere with read-only credentials): fold from it into
+    #: this store, but never publish the snapshot nor compact or delete segments.
+    read_only: bool = False
 
 
 @dataclass(slots=True)
@@ -382,6 +385,7 @@ _SHIP_KEYS = {
     "max_backlog_bytes",
     "ship_retention_days",
     "ship_compaction",
+    "ship_read_only",
     "host",
 }
 
@@ -427,6 +431,7 @@ def _parse_ship(v: _V, storage: dict[str, Any]) -> ShipSettings | None:
             storage.get("ship_compaction"), "storage.ship_compaction", SHIP_COMPACTION, "parquet"
         ),
         host=v.string(storage.get("host"), "storage.host") or None,
+        read_only=v.boolean(storage.get("ship_read_only"), "storage.ship_read_only", False),
     )
 
 

@@ -161,7 +161,7 @@ class Store:
 
                 if self.dirty or projects_changed(self.conn, self.config):
                     payload = write_snapshot(self.conn, self.config)
-                    if self.config.ship is not None:
+                    if self.config.ship is not None and not self.config.ship.read_only:
                         _publish(self.config, payload)
         finally:
             self.conn.close()

@@ -153,6 +153,7 @@ class FoldResult:
     segments_folded: int = 0
     windows_sealed: int = 0
     list_requests: int = 0
+    objects_listed: int = 0
     #: Set when `storage.ship_to` could not be read (the fold used what it had).
     ship_error: str | None = None
 

@@ -311,9 +311,14 @@ def fold_shipped(conn: Any, config: Config, *, target: Target | None = None) -> 
             total.segments_folded += r.segments_folded
             total.windows_sealed += r.windows_sealed
             total.list_requests += source.list_requests
+            total.objects_listed += source.objects_listed
             if not source.more:
                 break
-        compact_expired(conn, config, target)
+        if not config.ship.read_only:
+            try:
+                compact_expired(conn, config, target)
+            except TargetError as exc:  # folding went fine; compaction retries next time
+                log.warning("voicegw: cannot compact old segments: %s", exc)
     except TargetError as exc:
         total.ship_error = str(exc)
         log.warning("voicegw: cannot fold from %s: %s", config.ship.url, exc)
