@@ -268,6 +268,38 @@ def burst(config_path: str, cost: str, go: str, log_path: str, stop: str) -> Non
     rec.stop()
 
 
+def exit_without_stop(config_path: str) -> None:
+    """Record five items and let the interpreter exit: the atexit hooks flush, close the
+    file and ship it (before pyarrow shuts its S3 client down)."""
+    from decimal import Decimal
+
+    from voicegw_cli import clock
+    from voicegw_cli.config import load_config
+    from voicegw_cli.hook.recorder import Recorder
+    from voicegw_cli.items import LineItem
+
+    cfg = load_config(config_path)
+    rec = Recorder(
+        cfg.spool_dir, flush_interval=60, pricer_factory=lambda _o: None, ship_config=cfg
+    )
+    rec.start()
+    rec.submit(
+        lambda n: [
+            LineItem(
+                timestamp=clock.now(),
+                project="support",
+                modality="llm",
+                provider="openai",
+                model="gpt-4o-mini",
+                cost_usd=Decimal("0.01"),
+                pricing_source="test",
+            )
+            for _ in range(n)
+        ],
+        5,
+    )
+
+
 def sidecar(config_path: str) -> None:
     """`voicegw ship` in a loop, as a sidecar container would run it."""
     from voicegw_cli.config import load_config
@@ -327,6 +359,8 @@ if __name__ == "__main__":
         )
     elif role == "sidecar":
         sidecar(sys.argv[2])
+    elif role == "exit":
+        exit_without_stop(sys.argv[2])
     elif role == "burst":
         burst(*sys.argv[2:7])
     elif role == "moto":

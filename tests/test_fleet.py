@@ -712,3 +712,19 @@ def test_read_only_reader_folds_but_never_writes_the_bucket(tmp_path: Path) -> N
     Shipper(h["a"]).ship_once()
     assert totals(reader) == (4, 4, Decimal("0.04"))
     assert not (shared / "spend").exists()  # no snapshot published by a reader
+
+
+def test_agent_exit_ships_its_last_segment(tmp_path: Path, ship_to) -> None:
+    from .fleet_helpers import child_env
+
+    h = hosts(tmp_path, ship_to, names=("a",), segment_seconds=60)
+    proc = subprocess.run(
+        [sys.executable, str(HELPERS), "exit", str(h["a"].path)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert backlog(h["a"].spool_dir).files == 0, proc.stderr[-2000:]
+    assert totals(h["central"]) == (5, 5, Decimal("0.05"))

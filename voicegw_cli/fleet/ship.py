@@ -28,6 +28,7 @@ import random
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -342,9 +343,11 @@ class ShipperThread:
     `max_backlog_bytes` it warns and `backlog_full` is True until the backlog drains.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, on_exit: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.shipper = Shipper(config)
+        self._on_exit = on_exit
+        self._exit_hooked = False
         self.interval = ship_interval(config)
         self.backlog_full = False
         self.last: ShipResult | None = None
@@ -357,6 +360,15 @@ class ShipperThread:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
+        if not self._exit_hooked:
+            # pyarrow shuts its S3 client down at exit (an atexit hook of pyarrow.fs):
+            # registered after it, our last flush and ship run before it.
+            import atexit
+
+            import pyarrow.fs  # noqa: F401
+
+            atexit.register(self._at_exit)
+            self._exit_hooked = True
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="voicegw-shipper", daemon=True)
         self._thread.start()
@@ -410,6 +422,15 @@ class ShipperThread:
                 self.config.ship.url if self.config.ship else "the target",
             )
         self.backlog_full = full
+
+    def _at_exit(self) -> None:
+        try:
+            if self._on_exit is not None:
+                self._on_exit()
+            else:
+                self.stop(timeout=2.0)
+        except Exception:  # pragma: no cover - best effort at interpreter exit
+            log.exception("voicegw: the last ship at exit failed")
 
     def stop(self, *, final: bool = True, timeout: float = 5.0) -> None:
         """Stop the thread; with `final`, make one last pass (waiting for another

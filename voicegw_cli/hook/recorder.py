@@ -202,7 +202,7 @@ class Recorder:
 
         set_rotation(Rotation(cfg.ship.segment_max_bytes, cfg.ship.segment_max_seconds))
         if self._shipper is None:
-            self._shipper = ShipperThread(cfg)
+            self._shipper = ShipperThread(cfg, on_exit=lambda: self.stop(timeout=2.0))
         self._shipper.start()
 
     @property
