@@ -348,6 +348,7 @@ class ShipperThread:
         self.shipper = Shipper(config)
         self._on_exit = on_exit
         self._exit_hooked = False
+        self._final_done = False
         self.interval = ship_interval(config)
         self.backlog_full = False
         self.last: ShipResult | None = None
@@ -360,16 +361,8 @@ class ShipperThread:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        if not self._exit_hooked:
-            # pyarrow shuts its S3 client down at exit (an atexit hook of pyarrow.fs):
-            # registered after it, our last flush and ship run before it.
-            import atexit
-
-            import pyarrow.fs  # noqa: F401
-
-            atexit.register(self._at_exit)
-            self._exit_hooked = True
         self._stop.clear()
+        self._final_done = False
         self._thread = threading.Thread(target=self._run, name="voicegw-shipper", daemon=True)
         self._thread.start()
 
@@ -382,7 +375,21 @@ class ShipperThread:
         base = min(MAX_BACKOFF_SECONDS, self.interval * 2**self._failures)
         return base * (0.5 + random.random() / 2)
 
+    def _hook_exit(self) -> None:
+        """pyarrow shuts its S3 client down at exit (an atexit hook of pyarrow.fs):
+        registered after it, our last flush and ship run before it. Done in this thread,
+        so the import never lands on the agent's event loop."""
+        if self._exit_hooked:
+            return
+        import atexit
+
+        import pyarrow.fs  # noqa: F401
+
+        atexit.register(self._at_exit)
+        self._exit_hooked = True
+
     def _run(self) -> None:
+        self._hook_exit()
         while not self._stop.is_set():
             self._wake.wait(self._delay())
             self._wake.clear()
@@ -441,5 +448,6 @@ class ShipperThread:
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
         self._thread = None
-        if final:
+        if final and not self._final_done:
+            self._final_done = True
             self.run_once(wait=timeout)

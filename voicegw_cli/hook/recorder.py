@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -392,6 +393,11 @@ def _at_exit() -> None:
             rec.stop(timeout=2.0)
         except Exception:  # pragma: no cover - best effort at interpreter exit
             log.exception("voicegw: final flush failed")
+    # A last ship may have used S3 for the first time just now, after pyarrow's own exit
+    # hook: finalize it, or the AWS SDK crashes the interpreter on its way out.
+    pafs = sys.modules.get("pyarrow.fs")
+    if pafs is not None and hasattr(pafs, "ensure_s3_finalized"):
+        pafs.ensure_s3_finalized()
 
 
 def _after_fork_in_child() -> None:
