@@ -160,6 +160,37 @@ def _db_projects(section: dict[str, Any]) -> dict[str, Project]:
     return out
 
 
+def spend_by_day(data: bytes, tz: Any, sums: dict[tuple[str, str], Decimal]) -> None:
+    """Add spool lines' priced spend to `sums` by (project, local day ISO)."""
+    for line in data.splitlines():
+        if not line.strip() or line.startswith(b'{"kind":'):
+            continue  # call records, latency samples, errors: no spend
+        try:
+            rec = json.loads(line)
+            cost = rec.get("cost_usd")
+            if cost is None:
+                continue
+            day = datetime.fromisoformat(rec["timestamp"]).astimezone(tz).date().isoformat()
+            key = (rec.get("project") or "default", day)
+            sums[key] = sums.get(key, Decimal(0)) + Decimal(str(cost))
+        except (ValueError, KeyError, TypeError, InvalidOperation, AttributeError):
+            continue  # the fold quarantines bad lines; they carry no usable spend
+
+
+def _add_days(
+    out: dict[str, dict[str, Decimal]], spend: dict[str, Any], sign: int = 1, what: str = ""
+) -> None:
+    for project, days in (spend or {}).items():
+        bucket = out.setdefault(project, {})
+        for day, amount in (days or {}).items():
+            try:
+                bucket[day] = bucket.get(day, Decimal(0)) + sign * Decimal(str(amount))
+            except InvalidOperation:
+                raise SpendUnavailable(
+                    f"spend snapshot{what}: bad amount {amount!r} for {project} {day}"
+                ) from None
+
+
 class SpendUnavailable(VoicegwError):
     """Spend could not be read (unreadable snapshot or spool)."""
 
@@ -184,6 +215,8 @@ class SpendReader:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._files: dict[str, _FileSums] = {}
+        #: Fleet mode: sums of this host's shipped segments (immutable), by path.
+        self._shipped: dict[str, dict[tuple[str, str], Decimal]] = {}
         self._snapshot_stamp: str | None = None
         self._warned_tz = False
         #: Runtime (db) projects' budgets, as the last fold saw them.
@@ -208,25 +241,14 @@ class SpendReader:
         return data
 
     def _parse(self, data: bytes, sums: dict[tuple[str, str], Decimal]) -> None:
-        tz = self.config.tz
-        for line in data.splitlines():
-            if not line.strip() or line.startswith(b'{"kind":'):
-                continue  # call records, latency samples, errors: no spend
-            try:
-                rec = json.loads(line)
-                cost = rec.get("cost_usd")
-                if cost is None:
-                    continue
-                day = datetime.fromisoformat(rec["timestamp"]).astimezone(tz).date().isoformat()
-                key = (rec.get("project") or "default", day)
-                sums[key] = sums.get(key, Decimal(0)) + Decimal(str(cost))
-            except (ValueError, KeyError, TypeError, InvalidOperation):
-                continue  # the fold quarantines bad lines; they carry no usable spend
+        spend_by_day(data, self.config.tz, sums)
 
     def read(self) -> dict[str, dict[str, Decimal]]:
         """{project: {local day ISO: spend}}; raises SpendUnavailable."""
         from voicegw_cli.spool import pending
 
+        if self.config.ship is not None:
+            return self._read_fleet()
         snap = self._snapshot()
         if snap:
             self.db_projects = _db_projects(snap.get("projects") or {})
@@ -270,17 +292,69 @@ class SpendReader:
 
         out: dict[str, dict[str, Decimal]] = {}
         if snap:
-            for project, days in (snap.get("spend") or {}).items():
-                bucket = out.setdefault(project, {})
-                for day, amount in days.items():
-                    try:
-                        bucket[day] = bucket.get(day, Decimal(0)) + Decimal(str(amount))
-                    except InvalidOperation:
-                        raise SpendUnavailable(
-                            f"spend snapshot: bad amount {amount!r} for {project} {day}"
-                        ) from None
+            _add_days(out, snap.get("spend") or {})
         for st in self._files.values():
             for (project, day), amount in st.sums.items():
+                bucket = out.setdefault(project, {})
+                bucket[day] = bucket.get(day, Decimal(0)) + amount
+        return out
+
+    def _read_fleet(self) -> dict[str, dict[str, Decimal]]:
+        """The fleet's spend: the published snapshot (every host, as last folded), with
+        this host's share of the windows still open swapped for its own shipped copies,
+        plus what this host has not shipped yet. Exact for this host; other hosts are
+        current to within one ship interval plus one fold interval."""
+        from voicegw_cli.fleet.layout import WINDOW
+        from voicegw_cli.fleet.ship import sealed_through, ship_host, shipped_files
+        from voicegw_cli.fleet.snapshot import fetch
+        from voicegw_cli.fleet.target import TargetError
+        from voicegw_cli.spool import pending
+
+        try:
+            snap = fetch(self.config, max_age=self.config.budgets.refresh_seconds)
+        except TargetError as exc:
+            raise SpendUnavailable(f"cannot read the fleet's spend snapshot: {exc}") from None
+        if snap:
+            self.db_projects = _db_projects(snap.get("projects") or {})
+        host = ship_host(self.config)
+        sealed = sealed_through(snap)
+        out: dict[str, dict[str, Decimal]] = {}
+        if snap:
+            _add_days(out, snap.get("spend") or {})
+            for win, hosts in ((snap.get("fleet") or {}).get("open") or {}).items():
+                _add_days(out, (hosts or {}).get(host) or {}, -1, f" (window {win})")
+        try:
+            local: dict[str, _FileSums] = {}
+            for chunk in pending(self.config.spool_dir, {}):  # unshipped: all of it
+                st = self._files.get(chunk.key)
+                if st is None or st.end > chunk.end:
+                    st = _FileSums(base=0, end=0)
+                    self._parse(chunk.data, st.sums)
+                elif chunk.end > st.end:
+                    self._parse(chunk.data[st.end :], st.sums)
+                st.end = chunk.end
+                local[chunk.key] = st
+            shipped: dict[str, dict[tuple[str, str], Decimal]] = {}
+            for start, rel, path in shipped_files(self.config.spool_dir):
+                if "/" in rel or (sealed is not None and start + WINDOW <= sealed):
+                    continue  # another record kind, or already in the snapshot
+                key = str(path)
+                sums = self._shipped.get(key)
+                if sums is None:
+                    sums = {}
+                    try:
+                        self._parse(path.read_bytes(), sums)
+                    except FileNotFoundError:
+                        continue  # pruned meanwhile: its window is sealed
+                shipped[key] = sums
+                local.pop(rel, None)  # moved while we read: count the shipped copy
+        except OSError as exc:
+            raise SpendUnavailable(
+                f"{self.config.spool_dir}: cannot read the spool: {exc}"
+            ) from None
+        self._files, self._shipped = local, shipped
+        for sums in [*(st.sums for st in local.values()), *shipped.values()]:
+            for (project, day), amount in sums.items():
                 bucket = out.setdefault(project, {})
                 bucket[day] = bucket.get(day, Decimal(0)) + amount
         return out

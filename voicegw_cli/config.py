@@ -202,6 +202,41 @@ class AdminKeySettings:
     version: str | None = None  # anthropic-version / Cartesia-Version header
 
 
+#: `storage.ship_to` schemes: an S3-compatible bucket or a shared directory.
+SHIP_SCHEMES = ("s3", "file")
+SHIP_COMPACTION = ("parquet", "delete")
+
+
+@dataclass(slots=True)
+class ShipSettings:
+    """Where and how agent hosts ship closed spool segments (`storage.ship_to` and friends).
+
+    `url` is `s3://bucket/prefix` (endpoint, region and credentials from the usual AWS
+    environment and config files, or `endpoint_url`/`region` here) or `file:///dir`.
+    """
+
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    #: A spool file is closed (and shipped) at this size or age, whichever comes first.
+    segment_max_bytes: int = 8 << 20
+    segment_max_seconds: float = 30.0
+    #: How long after a five-minute window ends the central fold still expects objects in
+    #: it (clock skew plus an upload's duration); then the window is sealed.
+    grace_seconds: float = 120.0
+    #: Unshipped spool past this size: the hook warns and stops appending (keeps usage in
+    #: memory up to its own bound) until the backlog drains.
+    max_backlog_bytes: int = 1 << 30
+    #: Folded segments older than this many days are compacted or deleted.
+    retention_days: float = 7.0
+    compaction: str = "parquet"
+    #: This host's name in object keys (default: $VOICEGW_HOST, else the host name).
+    host: str | None = None
+    #: Only read the bucket (a CLI elsewhere with read-only credentials): fold from it into
+    #: this store, but never publish the snapshot nor compact or delete segments.
+    read_only: bool = False
+
+
 @dataclass(slots=True)
 class Config:
     path: Path | None
@@ -223,6 +258,9 @@ class Config:
     admin_keys: dict[str, AdminKeySettings] = field(default_factory=dict)
     models: dict[str, ModelEntry] = field(default_factory=dict)
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
+
+    #: Fleet shipping (`storage.ship_to`); None for a single host.
+    ship: ShipSettings | None = None
 
     @property
     def source(self) -> str:
@@ -630,6 +668,66 @@ def _parse_admin_keys(v: _V, value: Any) -> dict[str, AdminKeySettings]:
     return out
 
 
+_SHIP_KEYS = {
+    "ship_to",
+    "endpoint_url",
+    "region",
+    "segment_max_bytes",
+    "segment_max_seconds",
+    "ship_grace_seconds",
+    "max_backlog_bytes",
+    "ship_retention_days",
+    "ship_compaction",
+    "ship_read_only",
+    "host",
+}
+
+
+def _parse_ship(v: _V, storage: dict[str, Any]) -> ShipSettings | None:
+    extra = sorted(k for k in storage if k in _SHIP_KEYS and k != "ship_to")
+    url = v.string(storage.get("ship_to"), "storage.ship_to")
+    if not url:
+        if extra:
+            raise v.fail(f"storage.{extra[0]}", "only applies with storage.ship_to")
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SHIP_SCHEMES or not rest.strip("/"):
+        raise v.fail(
+            "storage.ship_to",
+            f"must be s3://bucket/prefix or file:///absolute/dir, got {url!r}",
+        )
+    if scheme == "file" and not rest.startswith("/"):
+        raise v.fail("storage.ship_to", f"a file:// target needs an absolute path, got {url!r}")
+
+    def whole(key: str, default: int) -> int:
+        n = v.number(storage.get(key), f"storage.{key}", default, positive=True)
+        if n != int(n):
+            raise v.fail(f"storage.{key}", f"must be a whole number of bytes, got {n}")
+        return int(n)
+
+    return ShipSettings(
+        url=url.rstrip("/"),
+        endpoint_url=v.string(storage.get("endpoint_url"), "storage.endpoint_url") or None,
+        region=v.string(storage.get("region"), "storage.region") or None,
+        segment_max_bytes=whole("segment_max_bytes", 8 << 20),
+        segment_max_seconds=v.number(
+            storage.get("segment_max_seconds"), "storage.segment_max_seconds", 30.0, positive=True
+        ),
+        grace_seconds=v.number(
+            storage.get("ship_grace_seconds"), "storage.ship_grace_seconds", 120.0, positive=True
+        ),
+        max_backlog_bytes=whole("max_backlog_bytes", 1 << 30),
+        retention_days=v.number(
+            storage.get("ship_retention_days"), "storage.ship_retention_days", 7.0, positive=True
+        ),
+        compaction=v.choice(
+            storage.get("ship_compaction"), "storage.ship_compaction", SHIP_COMPACTION, "parquet"
+        ),
+        host=v.string(storage.get("host"), "storage.host") or None,
+        read_only=v.boolean(storage.get("ship_read_only"), "storage.ship_read_only", False),
+    )
+
+
 def default_project_entry() -> Project:
     return Project(id=DEFAULT_PROJECT, name="Default", description="Usage with no project set")
 
@@ -671,7 +769,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         raise v.fail("timezone", f"unknown IANA time zone {tz_name!r}") from None
 
     storage = v.mapping(data.get("storage"), "storage")
-    v.known(storage, {"store", "spool"}, "storage")
+    v.known(storage, {"store", "spool", *_SHIP_KEYS}, "storage")
 
     def rel(value: Any, key: str, default: str) -> Path:
         text = v.string(value, key) or default
@@ -728,6 +826,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None, root: Path) -> Conf
         admin_keys=_parse_admin_keys(v, data.get("admin_keys")),
         models=models,
         fallbacks=_parse_fallbacks(v, data.get("fallbacks"), "fallbacks"),
+        ship=_parse_ship(v, storage),
     )
     if overrides:
         from voicegw_cli.pricing import parse_overrides

@@ -16,7 +16,8 @@ import os
 import shutil
 import sys
 import tempfile
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -130,3 +131,144 @@ def export_costs(
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     return int(rows)
+
+
+# ------------------------------------------------------------------ partitioned Parquet
+
+
+@dataclass(slots=True)
+class PartitionedExport:
+    """What `export_partitioned` did to a target."""
+
+    target: str
+    days_written: int = 0
+    days_unchanged: int = 0
+    days_removed: int = 0
+    rows_written: int = 0
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _day_fingerprints(
+    conn: Any, zone: str, start: datetime | None, end: datetime | None, project: str | None
+) -> dict[date, tuple[str, int]]:
+    """Per local day: a fingerprint of its items (counts, units and cost from the rollup,
+    which every write keeps exact) and its item count."""
+    import hashlib
+
+    from voicegw_cli.store.queries import local_day
+    from voicegw_cli.store.rollup import MEASURES
+
+    where, params = ["TRUE"], {"tz": zone}
+    if start is not None and end is not None:
+        where.append("bucket >= $start AND bucket < $end")
+        params.update(start=start, end=end)
+    if project is not None:
+        where.append("project = $project")
+        params["project"] = project
+    sums = ", ".join(f"SUM({m}) AS {m}" for m, _, _ in MEASURES)
+    rows = conn.execute(
+        f"""SELECT {local_day("bucket")} AS day, {sums}, count(*) AS groups
+            FROM rollup_15m WHERE {" AND ".join(where)} GROUP BY 1""",
+        params,
+    ).fetchall()
+    out = {}
+    for day, *vals in rows:
+        digest = hashlib.sha256("|".join(str(v) for v in vals).encode()).hexdigest()[:32]
+        out[day] = (digest, int(vals[0]))
+    return out
+
+
+def export_partitioned(
+    conn: Any,
+    where: str,
+    *,
+    zone: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    project: str | None = None,
+    settings: Any = None,
+) -> PartitionedExport:
+    """The ledger as hive-partitioned Parquet, `day=YYYY-MM-DD/part-0.parquet` (local days
+    in `zone`), under a directory or `s3://bucket/prefix`. Incremental: only days whose
+    items changed since the last export to this target (remembered in `export_marks`)
+    are written again, each replacing its one file whole; a day whose items are all gone
+    loses its file. [start, end) are naive UTC bounds on quarter hours, or None for all.
+    """
+    from voicegw_cli import clock
+    from voicegw_cli.fleet.target import TargetError, target_for
+
+    target = target_for(where, settings)
+    if target.scheme == "file":  # the export's own directory is made; its parent must exist
+        root = Path(target.root)
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"-o {where}: is a file; give a directory for --partition")
+        if not root.parent.is_dir():
+            raise UsageError(f"-o {where}: folder {root.parent} does not exist")
+        root.mkdir(exist_ok=True)
+    mark = f"{target.url}|{project or '*'}|{zone}"
+    report = PartitionedExport(target=target.url)
+    current = _day_fingerprints(conn, zone, start, end, project)
+    lo = start.date() - timedelta(days=1) if start else date.min
+    hi = end.date() + timedelta(days=1) if end else date.max
+    marks = {
+        d: fp
+        for d, fp in conn.execute(
+            "SELECT day, fingerprint FROM export_marks WHERE target = ?", [mark]
+        ).fetchall()
+        if lo <= d <= hi
+    }
+    sql, params = export_sql("parquet", project=project)
+    conn.execute("SET preserve_insertion_order = false")
+    conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    handle, name = tempfile.mkstemp(prefix="voicegw-part-", suffix=".parquet")
+    os.close(handle)
+    try:
+        for day in sorted(current):
+            fingerprint, _n = current[day]
+            if marks.get(day) == fingerprint:
+                report.days_unchanged += 1
+                continue
+            quoted = name.replace("'", "''")
+            [(rows,)] = conn.execute(  # a local day is [its midnight, the next one) in UTC
+                f"COPY ({sql}) TO '{quoted}' ({_COPY_OPTIONS['parquet']})",
+                {
+                    **params,
+                    "start": _local_midnight(day, zone),
+                    "end": _local_midnight(day + timedelta(days=1), zone),
+                },
+            ).fetchall()
+            try:
+                target.put_file(f"day={day.isoformat()}/part-0.parquet", name)
+            except TargetError as exc:
+                raise VoicegwError(str(exc)) from None
+            conn.execute(
+                "INSERT OR REPLACE INTO export_marks VALUES (?, ?, ?, ?, ?)",
+                [mark, day, fingerprint, int(rows), clock.utcnow_naive()],
+            )
+            report.days_written += 1
+            report.rows_written += int(rows)
+        for day in sorted(set(marks) - set(current)):
+            if start is not None and not (
+                _local_midnight(day, zone) >= start and _local_midnight(day, zone) < end
+            ):
+                continue
+            target.delete_dir(f"day={day.isoformat()}")
+            conn.execute("DELETE FROM export_marks WHERE target = ? AND day = ?", [mark, day])
+            report.days_removed += 1
+    finally:
+        conn.execute("RESET preserve_insertion_order")
+        conn.execute("RESET memory_limit")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+    return report
+
+
+def _local_midnight(day: date, zone: str) -> datetime:
+    """Naive UTC instant of `day`'s local midnight in `zone`."""
+    from datetime import UTC, time
+    from zoneinfo import ZoneInfo
+
+    local = datetime.combine(day, time(), ZoneInfo(zone))
+    return local.astimezone(UTC).replace(tzinfo=None)

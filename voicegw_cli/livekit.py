@@ -113,6 +113,7 @@ def recorder(config: Config | None = None) -> Recorder:
         cfg.spool_dir,
         flush_interval=cfg.hook.flush_interval_seconds,
         pricing_overrides=cfg.pricing_overrides,
+        ship_config=cfg if cfg.ship else None,
     )
 
 

@@ -167,6 +167,17 @@ SINCE_HELP = (
 )
 
 
+def parse_duration(text: str, option: str) -> float:
+    """`10s`, `1.5m`, `2h`, `500ms` or plain seconds (`10`) as seconds (> 0)."""
+    import re
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?", text.strip())
+    if not m or float(m.group(1)) <= 0:
+        raise UsageError(f"{option}: expected a duration like 10s, 1m or 500ms, got {text!r}")
+    scale = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
 def parse_since(
     text: str, tz: ZoneInfo, *, option: str = "--since", now: datetime | None = None
 ) -> datetime:

@@ -176,6 +176,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "ingest": ("ingest",),
     "export": ("export-costs",),
     "pull": ("pull",),
+    "fleet": ("ship", "fold"),
     "reconcile": ("reconcile",),
     "reprice": ("reprice",),
     "budget": ("budget",),

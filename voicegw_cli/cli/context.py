@@ -44,6 +44,8 @@ def open_store(*, fold: bool = True) -> Store:
 
     store = Store.open(get_config(), fold=fold, on_wait=lambda msg: note(f"[dim]{msg}[/]"))
     result = store.fold_result
+    if result is not None and result.ship_error:
+        note(f"[yellow]warning:[/] not folded from the fleet's bucket: {result.ship_error}")
     if result is not None and (result.bad_lines or result.torn_bytes_discarded):
         if result.bad_lines:
             note(

@@ -22,10 +22,13 @@ def register(app: typer.Typer) -> None:
 
         cfg = get_config()
         with open_store(fold=False) as store:
-            offsets = dict(
-                store.conn.execute("SELECT file, byte_offset FROM spool_offsets").fetchall()
-            )
-            backlog = [c for c in pending(cfg.spool_dir, offsets) if c.data]
+            if cfg.ship is None:
+                offsets = dict(
+                    store.conn.execute("SELECT file, byte_offset FROM spool_offsets").fetchall()
+                )
+                backlog = [c for c in pending(cfg.spool_dir, offsets) if c.data]
+            else:  # the local spool is the shipper's: it is all backlog until shipped
+                backlog = [c for c in pending(cfg.spool_dir, {}, subdirs=True) if c.data]
             result = store.fold()
             stats = queries.store_stats(store.conn)
             projects = merged_projects(cfg, store.conn)
@@ -45,6 +48,7 @@ def register(app: typer.Typer) -> None:
             "spool_backlog_files": len(backlog),
             "spool_backlog_bytes": sum(len(c.data) for c in backlog),
             "folded_now": result.items_added,
+            **(_fleet_status(cfg, result) if cfg.ship is not None else {}),
             "timezone": cfg.timezone,
             "projects": sorted(projects),
             "default_project": cfg.default_project or "default",
@@ -94,6 +98,31 @@ def register(app: typer.Typer) -> None:
                 f"[yellow]{len(cfg.missing)} value(s) are missing because their environment "
                 f"variable is unset:[/] {', '.join(cfg.missing)}"
             )
+
+
+def _fleet_status(cfg, result) -> dict[str, object]:
+    """Shipping from this host, and folding from the bucket (with `storage.ship_to`)."""
+    from voicegw_cli.fleet.ship import backlog, ship_host
+    from voicegw_cli.store.snapshot import read_snapshot
+
+    b = backlog(cfg.spool_dir)
+    fleet = (read_snapshot(cfg) or {}).get("fleet") or {}
+    out: dict[str, object] = {
+        "ship_to": cfg.ship.url,
+        "ship_host": ship_host(cfg),
+        "unshipped_files": b.files,
+        "unshipped_bytes": b.bytes,
+        "unshipped_closed_files": b.closed_files,
+        "unshipped_oldest_seconds": round(b.oldest_seconds, 1) if b.oldest_seconds else None,
+        "shipped_awaiting_seal": b.shipped_waiting,
+        "last_shipped": b.last_success,
+        "last_ship_error": b.last_error if b.failures else None,
+        "segments_folded_now": result.segments_folded,
+        "sealed_through": fleet.get("sealed_through"),
+    }
+    if result.ship_error:
+        out["fold_error"] = result.ship_error
+    return out
 
 
 def _readable(value: object) -> str:

@@ -11,6 +11,11 @@ The flusher works on a fixed cadence (the next tick is due one interval after th
 tick *started*), so an event waits at most one interval plus the time to process its own
 batch. While it works it briefly sleeps every few hundred microseconds, giving the GIL back
 so the agent's loop never waits for a whole switch interval (5 ms) behind a large batch.
+
+With `storage.ship_to` (a fleet), the recorder also owns a shipper thread
+(`voicegw_cli.fleet.ship.ShipperThread`): the flusher closes spool files at their rotation
+age on each tick, the shipper uploads closed ones. While the unshipped backlog is over its
+bound, new usage waits in memory (like a failing disk) instead of growing the spool.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncio
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -26,11 +32,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voicegw_cli import clock
 from voicegw_cli.items import UNPRICED, LineItem
-from voicegw_cli.spool import SpoolWriter, dumps_record, events_dir
+from voicegw_cli.spool import SpoolWriter, dumps_record, events_dir, rotate_due
+
+if TYPE_CHECKING:
+    from voicegw_cli.config import Config
+    from voicegw_cli.fleet.ship import ShipperThread
 
 log = logging.getLogger("voicegw.hook")
 
@@ -44,6 +54,10 @@ _YIELD_AFTER_S = 0.0002
 _YIELD_FOR_S = 0.00005
 #: Serialised lines kept for a retry when the spool cannot be written (disk full...).
 _MAX_UNWRITTEN_BYTES = 64 << 20
+
+
+class _BacklogFull(OSError):
+    """The unshipped spool is over `storage.max_backlog_bytes`."""
 
 
 class _Yielder:
@@ -126,9 +140,12 @@ class Recorder:
         pricing_overrides: dict[str, Any] | None = None,
         pricer_factory: Callable[[dict[str, Any] | None], Any] | None = None,
         yield_gil: bool = True,
+        ship_config: Config | None = None,
     ) -> None:
         if flush_interval <= 0:
             raise ValueError("flush_interval must be > 0")
+        #: A config with `storage.ship_to`: spool files rotate and a shipper thread runs.
+        self.ship_config = ship_config if ship_config and ship_config.ship else None
         self.spool_dir = Path(spool_dir)
         self.flush_interval = float(flush_interval)
         self.pricing_overrides = pricing_overrides
@@ -157,6 +174,7 @@ class Recorder:
         self._pricer_ready = False
         self._unwritten = b""
         self._warned_unpriced: set[tuple[str, str]] = set()
+        self._shipper: ShipperThread | None = None
         self.stats = RecorderStats()
 
     def _after_fork_in_child(self) -> None:
@@ -186,8 +204,25 @@ class Recorder:
         if t is not None and t.is_alive():
             return
         self._stop.clear()
+        self._start_shipper()
         self._thread = threading.Thread(target=self._run, name="voicegw-flusher", daemon=True)
         self._thread.start()
+
+    def _start_shipper(self) -> None:
+        cfg = self.ship_config
+        if cfg is None or cfg.ship is None:
+            return
+        from voicegw_cli.fleet.ship import ShipperThread
+        from voicegw_cli.spool import Rotation, set_rotation
+
+        set_rotation(Rotation(cfg.ship.segment_max_bytes, cfg.ship.segment_max_seconds))
+        if self._shipper is None:
+            self._shipper = ShipperThread(cfg, on_exit=lambda: self.stop(timeout=2.0))
+        self._shipper.start()
+
+    @property
+    def shipper(self) -> ShipperThread | None:
+        return self._shipper
 
     @property
     def running(self) -> bool:
@@ -203,6 +238,8 @@ class Recorder:
             started = time.monotonic()
             try:
                 self._drain()
+                if self._shipper is not None:
+                    rotate_due()  # closed files are the shipper's to upload
             except Exception:  # never let the flusher die; the next tick retries
                 log.exception("voicegw: flushing usage failed")
             next_tick = started + interval
@@ -216,6 +253,9 @@ class Recorder:
             t.join(timeout)
         self._thread = None
         self.flush()
+        if self._shipper is not None:  # close this file and ship it with the rest
+            self._writer.close()
+            self._shipper.stop(final=True, timeout=timeout)
 
     def close(self) -> None:
         self.stop()
@@ -331,12 +371,17 @@ class Recorder:
             if not data:
                 return 0
             try:
+                if self._shipper is not None and self._shipper.backlog_full:
+                    raise _BacklogFull  # the shipper thread warns; hold usage in memory
                 self._writer.write_lines(data)
             except OSError as exc:
                 self.stats.write_errors += 1
-                log.error(
-                    "voicegw: cannot write the spool in %s (%s); will retry", self.spool_dir, exc
-                )
+                if not isinstance(exc, _BacklogFull):
+                    log.error(
+                        "voicegw: cannot write the spool in %s (%s); will retry",
+                        self.spool_dir,
+                        exc,
+                    )
                 if len(data) > _MAX_UNWRITTEN_BYTES:
                     log.error("voicegw: dropping %d bytes of unwritten usage", len(data))
                     data = b""
@@ -362,14 +407,19 @@ def shared_recorder(
     *,
     flush_interval: float = 1.0,
     pricing_overrides: dict[str, Any] | None = None,
+    ship_config: Config | None = None,
 ) -> Recorder:
-    """The process's recorder for a spool directory, started (one flusher thread)."""
+    """The process's recorder for a spool directory, started (one flusher thread, and a
+    shipper thread when `ship_config` has `storage.ship_to`)."""
     key = (str(Path(spool_dir).resolve()), float(flush_interval))
     with _shared_lock:
         rec = _SHARED.get(key)
         if rec is None:
             rec = Recorder(
-                spool_dir, flush_interval=flush_interval, pricing_overrides=pricing_overrides
+                spool_dir,
+                flush_interval=flush_interval,
+                pricing_overrides=pricing_overrides,
+                ship_config=ship_config,
             )
             _SHARED[key] = rec
     rec.start()
@@ -387,6 +437,11 @@ def _at_exit() -> None:
             rec.stop(timeout=2.0)
         except Exception:  # pragma: no cover - best effort at interpreter exit
             log.exception("voicegw: final flush failed")
+    # A last ship may have used S3 for the first time just now, after pyarrow's own exit
+    # hook: finalize it, or the AWS SDK crashes the interpreter on its way out.
+    pafs = sys.modules.get("pyarrow.fs")
+    if pafs is not None and hasattr(pafs, "ensure_s3_finalized"):
+        pafs.ensure_s3_finalized()
 
 
 def _after_fork_in_child() -> None:

@@ -132,9 +132,16 @@ class Store:
         return store
 
     def fold(self) -> FoldResult:
-        from voicegw_cli.store.fold import fold_spool
+        """Fold what is new: the local spool, or with `storage.ship_to` the segments the
+        fleet's hosts shipped there (the local spool is then the shipper's to upload)."""
+        if self.config.ship is not None:
+            from voicegw_cli.store.shipped import fold_shipped
 
-        self.fold_result = fold_spool(self.conn, self.config.spool_dir)
+            self.fold_result = fold_shipped(self.conn, self.config)
+        else:
+            from voicegw_cli.store.fold import fold_spool
+
+            self.fold_result = fold_spool(self.conn, self.config.spool_dir)
         if self.fold_result.changed or not _snapshot_exists(self.config):
             self.dirty = True
         return self.fold_result
@@ -153,7 +160,9 @@ class Store:
                 from voicegw_cli.store.snapshot import projects_changed, write_snapshot
 
                 if self.dirty or projects_changed(self.conn, self.config):
-                    write_snapshot(self.conn, self.config)
+                    payload = write_snapshot(self.conn, self.config)
+                    if self.config.ship is not None and not self.config.ship.read_only:
+                        _publish(self.config, payload)
                 from voicegw_cli.store.gateway_snapshot import refresh_gateway_snapshot
 
                 refresh_gateway_snapshot(self.conn, self.config)
@@ -170,6 +179,21 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _publish(config: Config, payload: dict[str, Any]) -> None:
+    """Put the snapshot where every host's guard reads it; a failure only delays them."""
+    import logging
+
+    from voicegw_cli.fleet.snapshot import publish
+    from voicegw_cli.fleet.target import TargetError, open_target
+
+    try:
+        publish(open_target(config.ship), payload)
+    except TargetError as exc:
+        logging.getLogger("voicegw.store").warning(
+            "voicegw: cannot publish the spend snapshot: %s", exc
+        )
 
 
 def _snapshot_exists(config: Config) -> bool:

@@ -13,6 +13,11 @@ Line items carry no `kind`; the other records start with `"kind": ...`
 Guardrail events live in the spool's `guardrails/` subdirectory, in files of their own
 written the same way; they are folded in the same pass and the same transaction into
 `guardrail_events`, their offsets kept in `spool_offsets` under `guardrails/<file>`.
+
+One code path for every source of spool lines (`fold_source`): the local spool
+(`LocalSpool`) and the segments agent hosts ship to `storage.ship_to`
+(`store.shipped.ShippedSegments`) yield `Chunk`s keyed by their spool path, `absorb`
+parses them, and each source records what it folded inside the same transaction.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from voicegw_cli import clock
 from voicegw_cli.items import COLUMNS
 from voicegw_cli.records import COLUMNS_BY_KIND, KEY_BY_KIND, KINDS, TIME_BY_KIND
-from voicegw_cli.spool import EVENTS_SUBDIR, events_dir, pending
+from voicegw_cli.spool import EVENTS_SUBDIR, pending
 
 log = logging.getLogger("voicegw.store")
 
@@ -293,23 +298,68 @@ TABLE_BY_KIND = {"call": "calls", "latency": "latency_samples", "error": "sessio
 class FoldResult:
     files_seen: int = 0
     items_added: int = 0
-    #: Call records, latency samples and errors added, by kind.
-    records_added: dict[str, int] = field(default_factory=dict)
-    events_added: int = 0
     lines_read: int = 0
     bad_lines: int = 0
     torn_bytes_discarded: int = 0
     files_retired: list[str] = field(default_factory=list)
+    #: Shipped segments folded from `storage.ship_to` (see `store.shipped`).
+    segments_folded: int = 0
+    windows_sealed: int = 0
+    list_requests: int = 0
+    objects_listed: int = 0
+    #: Set when `storage.ship_to` could not be read (the fold used what it had).
+    ship_error: str | None = None
+    #: Call records, latency samples and errors added, by kind.
+    records_added: dict[str, int] = field(default_factory=dict)
+    events_added: int = 0
 
     @property
     def changed(self) -> bool:
         return bool(
             self.items_added
             or self.events_added
+            or any(self.records_added.values())
             or self.files_retired
             or self.lines_read
-            or any(self.records_added.values())
+            or self.segments_folded
+            or self.windows_sealed
         )
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Complete NDJSON lines to fold, from any source.
+
+    `key` is the path the lines had in a spool (`x.ndjson`, `sub/x.ndjson`): it, and the
+    lines' own fields, decide what records they hold, the same for a local spool file and
+    a shipped segment of one. `ref` is the source's handle (a spool file, an object).
+    """
+
+    key: str
+    data: bytes
+    ref: Any = None
+    #: What the fold parsed from `data`: line items (an Arrow table), the other record
+    #: kinds (kind -> Arrow table) and guardrail events (rows).
+    items: Any = None
+    records: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Source(Protocol):
+    """Where a fold's chunks come from, and how the source records what was folded.
+
+    `read` runs before the transaction; `commit` inside it (so what was folded is
+    recorded exactly when the records are); `after_commit` after it (deleting files).
+    `dirty` says whether `commit` has state to record even when no chunk has data.
+    """
+
+    dirty: bool
+
+    def read(self, conn: Any, result: FoldResult) -> list[Chunk]: ...
+
+    def commit(self, conn: Any, chunks: list[Chunk], stamp: Any) -> None: ...
+
+    def after_commit(self, result: FoldResult) -> None: ...
 
 
 def parse_events(data: bytes) -> tuple[list[dict[str, Any]], list[bytes]]:
@@ -364,96 +414,124 @@ def insert_events(conn: Any, rows: list[dict[str, Any]]) -> int:
     return after - before
 
 
-def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
+def absorb(chunk: Chunk, result: FoldResult) -> list[bytes]:
+    """Parse one chunk; returns its unreadable lines. The one place spool lines become
+    records, for local spool files and shipped segments alike: files under `guardrails/`
+    hold guardrail events, the others line items and the kinds of `voicegw_cli.records`."""
+    if chunk.key.startswith(EVENTS_PREFIX):
+        chunk.events, bad_lines = parse_events(chunk.data)
+        result.lines_read += len(chunk.events) + len(bad_lines)
+        return bad_lines
+    parsed = parse_chunk(chunk.data)
+    chunk.items, chunk.records = parsed.items, parsed.records
+    result.lines_read += (
+        parsed.items.num_rows + sum(t.num_rows for t in parsed.records.values()) + len(parsed.bad)
+    )
+    return parsed.bad
+
+
+def fold_source(conn: Any, source: Source, quarantine_dir: Path) -> FoldResult:
+    """Fold one source's chunks in one transaction with the source's own bookkeeping."""
     result = FoldResult()
-    rows = conn.execute("SELECT file, byte_offset, retired FROM spool_offsets").fetchall()
-    offsets = {f: off for f, off, _ in rows}
-    retired_before = {f for f, _, r in rows if r}
-    tables = []
-    record_tables: dict[str, list[Any]] = {}
-    events: list[dict[str, Any]] = []
-    new_offsets: dict[str, int] = {}
-    retire: list[tuple[str, Path]] = []
+    chunks = source.read(conn, result)
     bad: list[tuple[str, bytes]] = []
-    for prefix, directory in (("", Path(spool_dir)), (EVENTS_PREFIX, events_dir(spool_dir))):
-        own = {
-            k[len(prefix) :]: v
-            for k, v in offsets.items()
-            if k.startswith(prefix) and "/" not in k[len(prefix) :]
-        }
-        for chunk in pending(directory, own):
-            key = prefix + chunk.name
-            result.files_seen += 1
-            if key in retired_before:  # folded and retired; only the delete was lost
-                retire.append((key, chunk.path))
-                continue
-            if chunk.data:
-                if prefix:
-                    event_rows, bad_lines = parse_events(chunk.data)
-                    events.extend(event_rows)
-                    read = len(event_rows)
-                else:
-                    parsed = parse_chunk(chunk.data)
-                    tables.append(parsed.items)
-                    for kind, kind_rows in parsed.records.items():
-                        record_tables.setdefault(kind, []).append(kind_rows)
-                    bad_lines = parsed.bad
-                    read = parsed.items.num_rows + sum(t.num_rows for t in parsed.records.values())
-                bad.extend((key, b) for b in bad_lines)
-                result.lines_read += read + len(bad_lines)
-                new_offsets[key] = chunk.end
-            if not chunk.writer_alive:
-                size = chunk.path.stat().st_size
-                if size > chunk.end:
-                    result.torn_bytes_discarded += size - chunk.end
-                    log.warning(
-                        "%s: discarding %d bytes of a torn last line from a writer that is gone",
-                        chunk.path,
-                        size - chunk.end,
-                    )
-                new_offsets[key] = chunk.end
-                retire.append((key, chunk.path))
+    for chunk in chunks:
+        if chunk.data:
+            bad.extend((chunk.key, b) for b in absorb(chunk, result))
     result.bad_lines = len(bad)
-    if not new_offsets and not retire:
+    if not chunks and not source.dirty:
         return result
-    retire_names = {key for key, _ in retire}
     conn.execute("BEGIN TRANSACTION")
     try:
-        if tables or record_tables:
+        tables = [c.items for c in chunks if c.items is not None and c.items.num_rows]
+        kinds: dict[str, list[Any]] = {}
+        for c in chunks:
+            for kind, rows in c.records.items():
+                kinds.setdefault(kind, []).append(rows)
+        if tables or kinds:
             import pyarrow as pa  # only when there is something to fold: costs start-up time
 
             if tables:
                 result.items_added = insert_items(conn, pa.concat_tables(tables))
-            for kind, parts in record_tables.items():
+            for kind, parts in kinds.items():
                 result.records_added[kind] = insert_records(conn, kind, pa.concat_tables(parts))
-        result.events_added = insert_events(conn, events)
-        stamp = clock.utcnow_naive()
-        for name, end in new_offsets.items():
+        result.events_added = insert_events(conn, [e for c in chunks for e in c.events])
+        source.commit(conn, chunks, clock.utcnow_naive())
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if bad:
+        _quarantine(quarantine_dir, bad)
+    source.after_commit(result)
+    return result
+
+
+class LocalSpool:
+    """The local spool directory as a fold source: byte offsets per file in
+    `spool_offsets`, files retired once their writer is gone and all is folded."""
+
+    def __init__(self, spool_dir: Path) -> None:
+        self.spool_dir = Path(spool_dir)
+        self.dirty = False
+        self._offsets: dict[str, int] = {}
+        self._retire: list[tuple[str, Path]] = []
+
+    def read(self, conn: Any, result: FoldResult) -> list[Chunk]:
+        rows = conn.execute("SELECT file, byte_offset, retired FROM spool_offsets").fetchall()
+        offsets = {f: off for f, off, _ in rows}
+        retired_before = {f for f, _, r in rows if r}
+        chunks: list[Chunk] = []
+        for sc in pending(self.spool_dir, offsets, subdirs=True):
+            result.files_seen += 1
+            if sc.key in retired_before:  # folded and retired; only the delete was lost
+                self._retire.append((sc.key, sc.path))
+                continue
+            if sc.data:
+                chunks.append(Chunk(sc.key, sc.data, sc))
+                self._offsets[sc.key] = sc.end
+            if not sc.writer_alive:
+                size = sc.path.stat().st_size
+                if size > sc.end:
+                    result.torn_bytes_discarded += size - sc.end
+                    log.warning(
+                        "%s: discarding %d bytes of a torn last line from a writer that is gone",
+                        sc.path,
+                        size - sc.end,
+                    )
+                self._offsets[sc.key] = sc.end
+                self._retire.append((sc.key, sc.path))
+        self.dirty = bool(self._offsets or self._retire)
+        return chunks
+
+    def commit(self, conn: Any, chunks: list[Chunk], stamp: Any) -> None:
+        retire_keys = {k for k, _ in self._retire}
+        for key, end in self._offsets.items():
             conn.execute(
                 "INSERT OR REPLACE INTO spool_offsets VALUES (?, ?, ?, ?)",
-                [name, end, name in retire_names, stamp],
+                [key, end, key in retire_keys, stamp],
             )
-        for name in retire_names - set(new_offsets):
-            conn.execute("UPDATE spool_offsets SET retired = true WHERE file = ?", [name])
+        for key in retire_keys - set(self._offsets):
+            conn.execute("UPDATE spool_offsets SET retired = true WHERE file = ?", [key])
         # Forget retired files whose deletion is long done.
         conn.execute(
             "DELETE FROM spool_offsets WHERE retired AND updated_at < ?::TIMESTAMP"
             " - INTERVAL 7 DAY",
             [stamp],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    if bad:
-        _quarantine(spool_dir, bad)
-    for key, path in retire:
-        try:
-            path.unlink()
-            result.files_retired.append(key)
-        except FileNotFoundError:
-            pass
-    return result
+
+    def after_commit(self, result: FoldResult) -> None:
+        for _key, path in self._retire:
+            try:
+                path.unlink()
+                result.files_retired.append(path.name)
+            except FileNotFoundError:
+                pass
+
+
+def fold_spool(conn: Any, spool_dir: Path) -> FoldResult:
+    """Fold the local spool (its top level and record-kind subdirectories) exactly once."""
+    return fold_source(conn, LocalSpool(spool_dir), Path(spool_dir))
 
 
 def _quarantine(spool_dir: Path, bad: list[tuple[str, bytes]]) -> None:

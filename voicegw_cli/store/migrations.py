@@ -120,33 +120,40 @@ def m0901_gateway(conn: Any) -> None:
     )
 
 
-def migrate(conn: Any) -> list[str]:
-    """Apply pending steps, each in its own transaction with its record."""
+@migration
+def m1301_fleet(conn: Any) -> None:
+    """Shipped segments folded from `storage.ship_to` (by segment identity), the windows
+    and days sealed, folded spend of windows still open per host (for the snapshot), the
+    fold's progress, and what partitioned exports have written."""
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
+        """CREATE TABLE fleet_segments (
+            segment VARCHAR NOT NULL, win TIMESTAMP NOT NULL, object_key VARCHAR NOT NULL,
+            bytes BIGINT NOT NULL, folded_at TIMESTAMP NOT NULL)"""
     )
-    done = {r[0] for r in conn.execute("SELECT name FROM _migrations").fetchall()}
-    applied: list[str] = []
-    for step in MIGRATIONS:
-        if step.__name__ in done:
-            continue
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            step(conn)
-            conn.execute(
-                "INSERT INTO _migrations VALUES (?, ?)", [step.__name__, clock.utcnow_naive()]
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(step.__name__)
-    return applied
-
-
-# ---------------------------------------------------------------- issue 12: calls, latency
-# Column contracts live in `voicegw_cli.records`; the DDL is spelled out here so a released
-# step never changes when the contract grows (a new column is a new step).
+    conn.execute(
+        """CREATE TABLE fleet_windows (
+            win TIMESTAMP PRIMARY KEY, sealed BOOLEAN NOT NULL, segments BIGINT NOT NULL,
+            updated_at TIMESTAMP NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_days (
+            day DATE PRIMARY KEY, sealed BOOLEAN NOT NULL, compacted BOOLEAN NOT NULL,
+            updated_at TIMESTAMP NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_open_spend (
+            win TIMESTAMP NOT NULL, host VARCHAR NOT NULL, project VARCHAR NOT NULL,
+            day DATE NOT NULL, cost_usd DECIMAL(38,10) NOT NULL)"""
+    )
+    conn.execute(
+        """CREATE TABLE fleet_progress (
+            id INTEGER PRIMARY KEY, listed_at TIMESTAMP, sealed_through TIMESTAMP)"""
+    )
+    conn.execute(
+        """CREATE TABLE export_marks (
+            target VARCHAR NOT NULL, day DATE NOT NULL, fingerprint VARCHAR NOT NULL,
+            rows BIGINT NOT NULL, exported_at TIMESTAMP NOT NULL, PRIMARY KEY (target, day))"""
+    )
 
 
 @migration
@@ -219,3 +226,32 @@ def m1204_session_errors(conn: Any) -> None:
             agent VARCHAR, source VARCHAR, provider VARCHAR, model VARCHAR,
             error_type VARCHAR, recoverable BOOLEAN, message VARCHAR)"""
     )
+
+
+def migrate(conn: Any) -> list[str]:
+    """Apply pending steps, each in its own transaction with its record."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)"
+    )
+    done = {r[0] for r in conn.execute("SELECT name FROM _migrations").fetchall()}
+    applied: list[str] = []
+    for step in MIGRATIONS:
+        if step.__name__ in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            step(conn)
+            conn.execute(
+                "INSERT INTO _migrations VALUES (?, ?)", [step.__name__, clock.utcnow_naive()]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(step.__name__)
+    return applied
+
+
+# ---------------------------------------------------------------- issue 12: calls, latency
+# Column contracts live in `voicegw_cli.records`; the DDL is spelled out here so a released
+# step never changes when the contract grows (a new column is a new step).

@@ -47,7 +47,8 @@ def projects_changed(conn: Any, config: Config) -> bool:
     return snap is None or snap.get("projects", {}) != db_project_budgets(conn)
 
 
-def write_snapshot(conn: Any, config: Config) -> Path:
+def write_snapshot(conn: Any, config: Config) -> dict[str, Any]:
+    """Write the snapshot beside the store; returns it (a fleet's store publishes it)."""
     since = floor(clock.utcnow_naive() - timedelta(days=SNAPSHOT_DAYS))
     rows = conn.execute(
         f"""SELECT project, {local_day("bucket", "?")} AS day, SUM(cost_usd), SUM(items)
@@ -68,11 +69,15 @@ def write_snapshot(conn: Any, config: Config) -> Path:
         "offsets": offsets,
         "projects": db_project_budgets(conn),
     }
+    if config.ship is not None:
+        from voicegw_cli.store.shipped import fleet_snapshot_part
+
+        payload["fleet"] = fleet_snapshot_part(conn)
     path = snapshot_path(config)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, separators=(",", ":")))
     os.replace(tmp, path)
-    return path
+    return payload
 
 
 def read_snapshot(config: Config) -> dict[str, Any] | None:
