@@ -232,7 +232,7 @@ def test_rate_change_by_model_names_the_day_and_both_rates(config) -> None:
     )
     assert row["suggested_override"] == plant["override"]
     assert "effective_from: 2025-11-12" in row["check"]
-    assert "`voicegw reprice --start 2025-11-12 --end 2025-11-30" in row["check"]
+    assert "`voicegw reprice --utc --start 2025-11-12 --end 2025-11-30" in row["check"]
     # by day, each changed day points to the same dated override
     by_day = run(config, "rate", "day").flagged
     assert {r["suggested_override"]["effective_from"] for r in by_day} == {"2025-11-12"}
@@ -256,7 +256,7 @@ def test_the_suggested_override_closes_the_gap(config, tmp_path) -> None:
     config.path.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(
         app,
-        ["--config", str(config.path), "reprice", "--start", "2025-11-12", "--end", "2025-11-30"]
+        ["--config", str(config.path), "reprice", "--utc", "--start", "2025-11-12", "--end", "2025-11-30"]
         + ["--provider", "anthropic", "--apply"],
     )
     assert res.exit_code == 0, res.output
@@ -311,7 +311,7 @@ def test_no_single_override_when_ours_was_right_only_after_the_change(config) ->
     config.path.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(
         app,
-        ["--config", str(config.path), "reprice", "--start", "2025-11-01", "--end", "2025-11-30"]
+        ["--config", str(config.path), "reprice", "--utc", "--start", "2025-11-01", "--end", "2025-11-30"]
         + ["--apply"],
     )
     assert res.exit_code == 0, res.output

@@ -1111,7 +1111,7 @@ def _explain(
         return (
             f"{r['unpriced_items']:,} of {r['items']:,} items have no price{hint}",
             f"Add a rate under pricing.overrides in voicegw.yaml for "
-            f"{row['model']}, then `voicegw reprice --start {s.start} --end {s.end} --apply`.",
+            f"{row['model']}, then `voicegw reprice --utc --start {s.start} --end {s.end} --apply`.",
         )
     # rate
     return _explain_rate(row, r, rate_lines, ctx, suggestion)
@@ -1165,13 +1165,13 @@ def _explain_rate(
         check = (
             f"The invoice's price changed on {start}: add a dated override to "
             f"voicegw.yaml, pricing.overrides: {_override_text(suggestion)}, then "
-            f"`voicegw reprice --start {start} {reprice}."
+            f"`voicegw reprice --utc --start {start} {reprice}."
         )
     elif suggestion:
         check = (
             "The price we used is not what was billed all period (a negotiated rate?): add "
             f"pricing.overrides: {_override_text(suggestion)} to voicegw.yaml, then "
-            f"`voicegw reprice --start {s.start} {reprice}."
+            f"`voicegw reprice --utc --start {s.start} {reprice}."
         )
     elif off and all(x["tier"] for x in off):
         tiers = " and ".join(sorted({x["tier"] for x in off}))
