@@ -220,6 +220,15 @@ def test_latency_percentiles_are_duckdb_quantiles_of_the_samples(calls_store) ->
     assert table.exit_code == 0 and "Latency by model (ms)" in table.stdout
 
 
+def test_projects_count_todays_calls(calls_store) -> None:
+    """s1, s2, s4 (usage only) and s5 (a record only) are support's; s3 is sales'."""
+    rows = {r["id"]: r for r in _json(calls_store, "projects")}
+    assert (rows["support"]["today_calls"], rows["sales"]["today_calls"]) == (4, 1)
+    wide = RUNNER.invoke(app, ["--config", str(calls_store.path), "projects"],
+                         env={"COLUMNS": "200"})  # fmt: skip
+    assert "today calls" in wide.stdout
+
+
 def test_project_shows_the_weeks_p95_next_to_spend(calls_store) -> None:
     d = _json(calls_store, "project", "support")
     assert d["week_latency"]["llm_ttft"] == {"count": 3, "p95_ms": 760.0}  # of 300, 400, 800

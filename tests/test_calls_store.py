@@ -324,3 +324,27 @@ def test_migration_fills_totals_from_existing_items(config) -> None:
     conn.close()
     rows = _ledger_matches(config)
     assert [r[:4] for r in rows] == [("old", 2, 0, Decimal("0.7500000000"))]
+
+
+def test_calls_of_a_store_with_usage_but_no_call_records(config) -> None:
+    """Usage from agents without call records (an older hook, `voicegw ingest`): ranking and
+    grouping still work once totals pass 127 (DuckDB 2.0's compressed materialization
+    narrowed them to INT8 and failed; the store turns that optimizer off)."""
+    from voicegw_cli.store import calls as call_store
+
+    w = SpoolWriter(config.spool_dir)
+    recs = [
+        item(id=f"s{n % 3}-{n}", session_id=f"s{n % 3}", timestamp=T0 + timedelta(seconds=n))
+        .to_record()
+        for n in range(300)
+    ]
+    w.write(recs)
+    w.close()
+    with Store.open(config) as store:
+        assert store.conn.execute("SELECT count(*) FROM calls").fetchone() == (0,)
+        start, end = T0.replace(tzinfo=None, hour=0), T0.replace(tzinfo=None, hour=23)
+        top, totals = call_store.top_calls(store.conn, start, end)
+        assert totals["calls"] == 3 and totals["items"] == 300
+        assert [r["items"] for r in top] == [100, 100, 100]
+        by_project = call_store.grouped_calls(store.conn, start, end, by="project")
+        assert [(r["group"], r["calls"], r["items"]) for r in by_project] == [("support", 3, 300)]

@@ -74,11 +74,12 @@ SUMMARY_FIELDS = {
     "budget_status",
     "today_spend",
     "today_requests",
+    "today_calls",
     "tags",
     "default_stack",
     "source",
 }
-DETAIL_FIELDS = (SUMMARY_FIELDS - {"source"}) | {
+DETAIL_FIELDS = (SUMMARY_FIELDS - {"source", "today_calls"}) | {
     "week_spend",
     "week_requests",
     "stt_model",

@@ -80,6 +80,7 @@ class ProjectSummary(TypedDict):
     budget_status: str
     today_spend: float
     today_requests: int
+    today_calls: int
     tags: list[str]
     default_stack: str | None
     source: str
@@ -429,6 +430,7 @@ def _summaries(config: Any, store: Any) -> list[ProjectSummary]:
                 budget_status=row["budget_status"],
                 today_spend=_money(row["today_spend"]),
                 today_requests=int(row["today_items"]),
+                today_calls=int(row["today_calls"]),
                 tags=list(row["tags"]),
                 default_stack=row["default_stack"],
                 source=row["source"],

@@ -104,11 +104,16 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
     """Every project (YAML and db) with today's spend, line items and budget status."""
     from voicegw_cli import periods
     from voicegw_cli.config import merged_projects
+    from voicegw_cli.store import calls as call_store
     from voicegw_cli.store import queries
 
     tz = store.config.tz
     today = periods.day(periods.local_today(tz, now), tz)
     spend = queries.spend_per_project(store.conn, today.start_utc, today.end_utc)
+    calls = {
+        r["group"]: r["calls"]
+        for r in call_store.grouped_calls(store.conn, today.start_utc, today.end_utc, by="project")
+    }
     projects = merged_projects(store.config, store.conn)
     rows = []
     for pid, p in sorted(projects.items()):
@@ -124,6 +129,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "today_spend": s,
                 "today_items": n,
                 "today_unpriced_items": u,
+                "today_calls": calls.get(pid, 0),
                 "budget_status": budget_status(s, p.daily_budget),
                 "default_stack": p.default_stack,
                 "source": p.source,
@@ -142,6 +148,7 @@ def projects_overview(store: Store, now=None) -> list[dict[str, Any]]:
                 "today_spend": s,
                 "today_items": n,
                 "today_unpriced_items": u,
+                "today_calls": calls.get(pid, 0),
                 "budget_status": "ok",
                 "default_stack": None,
                 "source": "usage",

@@ -74,6 +74,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _table_cell(value: Any) -> str:
+    """As `_cell`, with thousands separators on counts (tables only: CSV stays plain)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return _cell(value)
+
+
 def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], out=None) -> None:
     writer = csv.writer(out or sys.stdout, lineterminator="\n")
     writer.writerow(columns)
@@ -167,7 +174,8 @@ def render_table(
     opt = [c for c in columns if c in optional]
     shown = [c for c in columns if not (c in opt and all(_is_blank(r.get(c)) for r in rows))]
     rendered = {
-        c: [cells[c](r) if c in cells else escape(_cell(r.get(c))) for r in rows] for c in columns
+        c: [cells[c](r) if c in cells else escape(_table_cell(r.get(c))) for r in rows]
+        for c in columns
     }
     texts = {c: [Text.from_markup(v) for v in vals] for c, vals in rendered.items()}
     numeric: dict[str, bool] = {}

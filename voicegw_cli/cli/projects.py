@@ -48,6 +48,7 @@ def _list(fmt: Format) -> None:
             "budget",
             "today_spend",
             "today_items",
+            "today_calls",
             "budget_status",
             "source",
         ],
@@ -60,7 +61,7 @@ def _list(fmt: Format) -> None:
                 f"[{STATUS_STYLE[r['budget_status']]}]{r['budget_status']}[/]"
             ),
         },
-        optional=["source", "tags"],
+        optional=["source", "tags", "today_calls"],
     )
 
 
