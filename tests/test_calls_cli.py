@@ -246,8 +246,8 @@ def test_export_costs_has_attribute_columns_and_ingests_back(
     day = (local_midnight + timedelta(minutes=1)).astimezone(UTC).date().isoformat()
     for fmt in ("csv", "json", "ndjson", "parquet"):
         out = tmp_path / f"export.{fmt}"
-        res = _run(calls_store, "export-costs", "--utc", "--start", day, "--end", day, "-f", fmt, "-o",
-                   str(out))  # fmt: skip
+        res = _run(calls_store, "export-costs", "--utc", "--start", day, "--end", day,
+                   "-f", fmt, "-o", str(out))  # fmt: skip
         assert res.exit_code == 0, res.output
         if fmt == "csv":
             rows = list(csv.DictReader(out.open()))

@@ -334,8 +334,9 @@ def test_calls_of_a_store_with_usage_but_no_call_records(config) -> None:
 
     w = SpoolWriter(config.spool_dir)
     recs = [
-        item(id=f"s{n % 3}-{n}", session_id=f"s{n % 3}", timestamp=T0 + timedelta(seconds=n))
-        .to_record()
+        item(
+            id=f"s{n % 3}-{n}", session_id=f"s{n % 3}", timestamp=T0 + timedelta(seconds=n)
+        ).to_record()
         for n in range(300)
     ]
     w.write(recs)

@@ -256,8 +256,8 @@ def test_the_suggested_override_closes_the_gap(config, tmp_path) -> None:
     config.path.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(
         app,
-        ["--config", str(config.path), "reprice", "--utc", "--start", "2025-11-12", "--end", "2025-11-30"]
-        + ["--provider", "anthropic", "--apply"],
+        ["--config", str(config.path), "reprice", "--utc"]
+        + ["--start", "2025-11-12", "--end", "2025-11-30", "--provider", "anthropic", "--apply"],
     )
     assert res.exit_code == 0, res.output
     assert run(config, "rate", "day").flagged == []
@@ -311,8 +311,8 @@ def test_no_single_override_when_ours_was_right_only_after_the_change(config) ->
     config.path.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(
         app,
-        ["--config", str(config.path), "reprice", "--utc", "--start", "2025-11-01", "--end", "2025-11-30"]
-        + ["--apply"],
+        ["--config", str(config.path), "reprice", "--utc"]
+        + ["--start", "2025-11-01", "--end", "2025-11-30", "--apply"],
     )
     assert res.exit_code == 0, res.output
     (row,) = run(config, "rate", "model").flagged

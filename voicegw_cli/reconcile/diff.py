@@ -1111,7 +1111,8 @@ def _explain(
         return (
             f"{r['unpriced_items']:,} of {r['items']:,} items have no price{hint}",
             f"Add a rate under pricing.overrides in voicegw.yaml for "
-            f"{row['model']}, then `voicegw reprice --utc --start {s.start} --end {s.end} --apply`.",
+            f"{row['model']}, then "
+            f"`voicegw reprice --utc --start {s.start} --end {s.end} --apply`.",
         )
     # rate
     return _explain_rate(row, r, rate_lines, ctx, suggestion)
