@@ -197,7 +197,7 @@ def cli(seeded):
 
 
 def test_cli_dry_run_then_apply(cli, seeded) -> None:
-    period = ["--start", "2026-11-01", "--end", "2026-11-30", "--provider", "anthropic"]
+    period = ["--utc", "--start", "2026-11-01", "--end", "2026-11-30", "--provider", "anthropic"]
     res = cli("reprice", *period)
     assert res.exit_code == 0, res.output
     assert "before $0.0055 → after $0.0064" in res.stdout
