@@ -26,7 +26,9 @@ def demo_copy(dest: Path, days: int = 35) -> Path:
         root = Path(tempfile.mkdtemp(prefix="voicegw-dash-demo-"))
         clock.set_now(conftest.NOW)
         try:
-            result = CliRunner().invoke(app, ["demo", "--dir", str(root / "demo"), "--days", str(days)])
+            result = CliRunner().invoke(
+                app, ["demo", "--dir", str(root / "demo"), "--days", str(days)]
+            )
         finally:
             clock.set_now(None)
         assert result.exit_code == 0, result.output

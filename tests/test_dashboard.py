@@ -161,7 +161,17 @@ def test_overview_figures_equal_the_cli_json(client: TestClient, demo: Path) -> 
     for period in ("today", "month"):
         out = runner.invoke(
             cli_app,
-            ["--config", str(demo), "costs", "--period", period, "--by", "project", "--format", "json"],
+            [
+                "--config",
+                str(demo),
+                "costs",
+                "--period",
+                period,
+                "--by",
+                "project",
+                "--format",
+                "json",
+            ],
         )
         assert out.exit_code == 0, out.output
         report = json.loads(out.stdout)
@@ -188,7 +198,9 @@ def test_costs_table_and_csv_equal_the_cli(client: TestClient, demo: Path) -> No
     args = ["--config", str(demo), "costs", "--period", "month", "--by", "model"]
     report = json.loads(runner.invoke(cli_app, [*args, "--format", "json"]).stdout)
     html = client.get("/costs?period=month&by=model").text
-    shown = re.findall(r'<tr data-group="([^"]+)">.*?class="num cost">.*?data-usd="([^"]+)"', html, re.S)
+    shown = re.findall(
+        r'<tr data-group="([^"]+)">.*?class="num cost">.*?data-usd="([^"]+)"', html, re.S
+    )
     assert shown == [(r["model"], r["cost_usd"] or "unpriced") for r in report["rows"]]
     assert usd_in(html, 'id="total"') == report["total_cost_usd"]
     csv_cli = runner.invoke(cli_app, [*args, "--format", "csv"]).stdout
@@ -207,8 +219,12 @@ def test_custom_period_costs_by_day_name_their_bounds(client: TestClient, demo: 
     with Store.open(cfg) as store:
         from voicegw_cli.reports import cost_report
 
-        rep = cost_report(store, periods.resolve(cfg.tz, start=start, end=today.isoformat()), by="day")
-    shown = re.findall(r'<tr data-group="([^"]+)">.*?class="num cost">.*?data-usd="([^"]+)"', html, re.S)
+        rep = cost_report(
+            store, periods.resolve(cfg.tz, start=start, end=today.isoformat()), by="day"
+        )
+    shown = re.findall(
+        r'<tr data-group="([^"]+)">.*?class="num cost">.*?data-usd="([^"]+)"', html, re.S
+    )
     assert shown == [(r["day"], str(r["cost_usd"])) for r in rep["rows"]]
 
 
@@ -221,7 +237,9 @@ def test_a_post_without_the_csrf_token_is_refused(client: TestClient, demo: Path
     r = client.post("/projects", data={"id": "sneaky", "name": "Sneaky", "csrf": "0" * 64})
     assert r.status_code == 403
     with Store.open(load_config(demo)) as store:
-        assert "sneaky" not in {p.id for p in __import__("voicegw_cli.projects").projects.load_db_projects(store.conn)}
+        assert "sneaky" not in {
+            p.id for p in __import__("voicegw_cli.projects").projects.load_db_projects(store.conn)
+        }
 
 
 def test_create_edit_and_delete_a_runtime_project(client: TestClient, demo: Path) -> None:
@@ -245,7 +263,12 @@ def test_create_edit_and_delete_a_runtime_project(client: TestClient, demo: Path
     cfg = load_config(demo)
     with Store.open(cfg) as store:
         p = P.get_project(cfg, store.conn, "qa-bot")
-    assert (p.daily_budget, p.budget_action, p.tags, p.source) == (Decimal("2.5"), "block", ["test", "nightly"], "db")
+    assert (p.daily_budget, p.budget_action, p.tags, p.source) == (
+        Decimal("2.5"),
+        "block",
+        ["test", "nightly"],
+        "db",
+    )
 
     edit = {**form, "daily_budget": "4", "tags": "test, nightly"}
     del edit["id"]
@@ -270,7 +293,10 @@ def test_create_edit_and_delete_a_runtime_project(client: TestClient, demo: Path
         assert "qa-bot" not in P.all_projects(cfg, store.conn)
         actions = [e["action"] for e in P.audit_entries(store.conn, target="qa-bot")]
         assert actions == ["project.delete", "project.update", "project.create"]
-        assert all(e["actor"].startswith("dashboard:") for e in P.audit_entries(store.conn, target="qa-bot"))
+        assert all(
+            e["actor"].startswith("dashboard:")
+            for e in P.audit_entries(store.conn, target="qa-bot")
+        )
     audit = client.get("/audit?project=qa-bot").text
     assert "project.delete" in audit and "daily_budget: 2.5 -&gt; 4" in audit
 
@@ -315,7 +341,9 @@ def test_log_pages_walk_every_item_newest_first_across_ties(config) -> None:
     page1 = client.get("/logs?project=support&limit=25").text
     nxt = re.search(r'id="next" rel="next" href="([^"]+)"', page1).group(1).replace("&amp;", "&")
     page2 = client.get(nxt).text
-    ids = re.findall(r'<tr data-id="([^"]+)">', page1) + re.findall(r'<tr data-id="([^"]+)">', page2)
+    ids = re.findall(r'<tr data-id="([^"]+)">', page1) + re.findall(
+        r'<tr data-id="([^"]+)">', page2
+    )
     assert ids == every and 'id="next"' not in page2 and "End of the log" in page2
 
 
@@ -331,7 +359,13 @@ def test_reconcile_upload_shows_the_libraries_report(client: TestClient, demo: P
     fixture = FIXTURES / "openai_dashboard_cost.csv"
     r = client.post(
         "/reconcile",
-        data={"csrf": csrf, "provider": "openai", "start": "2026-09-01", "end": "2026-09-30", "by": "day"},
+        data={
+            "csrf": csrf,
+            "provider": "openai",
+            "start": "2026-09-01",
+            "end": "2026-09-30",
+            "by": "day",
+        },
         files={"files": (fixture.name, fixture.read_bytes(), "text/csv")},
     )
     assert r.status_code == 200, r.text
@@ -366,14 +400,20 @@ def test_reconcile_refuses_an_unreadable_upload_by_its_name(client: TestClient) 
 
 def test_login_sets_a_strict_httponly_cookie_and_writes_need_the_admin_token(demo: Path) -> None:
     read, admin = "r" * 24, "a" * 24
-    client = TestClient(create_app(demo, read_token=read, admin_token=admin), follow_redirects=False)
+    client = TestClient(
+        create_app(demo, read_token=read, admin_token=admin), follow_redirects=False
+    )
     assert client.post("/login", data={"token": "wrong" * 5}).status_code == 401
     r = client.post("/login", data={"token": read, "next": "//evil.example/"})
     assert r.status_code == 303 and r.headers["location"] == "/"
     cookie = r.headers["set-cookie"].lower()
     assert "voicegw_token=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
     assert read not in client.get("/").text  # never echoed
-    csrf = csrf_of(client.get("/projects/dental-receptionist/delete").text if False else client.get("/reconcile").text)
+    csrf = csrf_of(
+        client.get("/projects/dental-receptionist/delete").text
+        if False
+        else client.get("/reconcile").text
+    )
     r = client.post("/projects", data={"csrf": csrf, "id": "by-reader", "name": "R"})
     assert r.status_code == 403 and "admin token" in r.text
     client.post("/login", data={"token": admin})

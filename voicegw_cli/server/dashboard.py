@@ -148,9 +148,7 @@ class PageError(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-def render(
-    request: Request, template: str, status: int = 200, **context: Any
-) -> Response:
+def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     from starlette.responses import HTMLResponse
 
     config = context.pop("config", None)
@@ -221,9 +219,15 @@ def page(fn: Handler, *, write: bool = False, store: bool = True) -> Callable[..
             if request.method == "POST":
                 form = await request.form(max_files=20, max_fields=100)
                 if not csrf_ok(request, form):
-                    raise PageError(403, "Forbidden", "the form's CSRF token is missing or stale: reload the page and try again")
+                    raise PageError(
+                        403,
+                        "Forbidden",
+                        "the form's CSRF token is missing or stale: reload the page and try again",
+                    )
                 if write and not can_write(request):
-                    raise PageError(403, "Forbidden", "changing projects needs the admin token: log in with it")
+                    raise PageError(
+                        403, "Forbidden", "changing projects needs the admin token: log in with it"
+                    )
 
             def run() -> Response:
                 if not store:

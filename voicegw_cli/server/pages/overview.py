@@ -47,7 +47,10 @@ def budget_cards(store: Any) -> list[dict[str, Any]]:
         spend[name] = {r["project"]: r for r in report["rows"]}
     projects = merged_projects(cfg, store.conn)
     statuses = {
-        kind: {s.project: s for s in check_store(store.conn, cfg, period=kind, day=ref, projects=projects)}
+        kind: {
+            s.project: s
+            for s in check_store(store.conn, cfg, period=kind, day=ref, projects=projects)
+        }
         for kind in ("day", "month")
     }
     cards = []

@@ -97,9 +97,9 @@ def detail(request: Any, store: Any, form: Any, *, error: str = "", status: int 
         span=span,
         stacks=sorted(store.config.stacks),
         error=error,
-        notice="created" if request.query_params.get("created") else (
-            "updated" if request.query_params.get("updated") else ""
-        ),
+        notice="created"
+        if request.query_params.get("created")
+        else ("updated" if request.query_params.get("updated") else ""),
     )
 
 

@@ -116,7 +116,9 @@ def run(request: Any, store: Any, form_data: Any) -> Any:
             raise InputError(
                 names.get(exc.file, Path(exc.file).name), exc.where, exc.problem
             ) from None
-    settings = Settings(span.start, span.end, by=by, threshold_pct=threshold, project=values["project"] or None)
+    settings = Settings(
+        span.start, span.end, by=by, threshold_pct=threshold, project=values["project"] or None
+    )
     with open_store(request) as st:
         if settings.project:
             check_project(st, settings.project)
