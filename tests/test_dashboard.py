@@ -421,3 +421,19 @@ def test_login_sets_a_strict_httponly_cookie_and_writes_need_the_admin_token(dem
     r = client.post("/projects", data={"csrf": csrf, "id": "by-admin", "name": "A"})
     assert r.status_code == 303
     assert client.post("/logout").status_code == 303
+
+
+def test_provider_keys_are_only_ever_shown_masked(config, monkeypatch) -> None:
+    from voicegw_cli import projects as P
+
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "env-deepgram-SECRET-0000")
+    secret = "tenant-openai-SECRET-0001"
+    with Store.open(config) as store:
+        P.create_project(config, store.conn, "tenant", name="Tenant", default_stack="premium")
+        P.set_provider_key(config, store.conn, "tenant", "openai", secret)
+    client = TestClient(create_app(config.path))
+    for url in ("/projects/tenant", "/projects", "/audit", "/projects/tenant/delete"):
+        html = client.get(url).text
+        assert secret not in html and "SECRET" not in html, url
+    html = client.get("/projects/tenant").text
+    assert "<code>ten…0001</code>" in html

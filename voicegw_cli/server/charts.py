@@ -34,7 +34,7 @@ def bars(
     every = tick_every or max(1, round(n / 8))
     out = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(label)}" preserveAspectRatio="none">',
+        f'aria-label="{escape(label)}">',
         f"<title>{escape(label)}</title>",
         f'<line class="axis" x1="0" y1="{HEIGHT - PAD_BOTTOM}" x2="{WIDTH}" '
         f'y2="{HEIGHT - PAD_BOTTOM}"/>',
