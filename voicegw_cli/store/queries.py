@@ -258,6 +258,53 @@ def recent_items(
     return []  # pragma: no cover - the last window has no lower bound
 
 
+def encode_cursor(row: dict[str, Any]) -> str:
+    """The opaque cursor after `row` in newest-first order: its time and id."""
+    import base64
+
+    text = f"{row['timestamp'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    import base64
+    import binascii
+
+    from voicegw_cli.errors import UsageError
+
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, _, item_id = text.partition("|")
+        when = datetime.fromisoformat(ts)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise UsageError(f"cursor {cursor[:40]!r} is not one this server gave out") from None
+    if not item_id or when.tzinfo is not None:
+        raise UsageError(f"cursor {cursor[:40]!r} is not one this server gave out")
+    return when, item_id
+
+
+def recent_items_page(
+    conn: Any, *, limit: int = 20, cursor: str | None = None, **filters: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `recent_items` (newest first; ties on time ordered by id) after
+    `cursor`, and the cursor of the next page (None on the last). Built on
+    `recent_items`: items sharing the cursor's instant come first, then older ones."""
+    rows: list[dict[str, Any]] = []
+    if cursor:
+        ts, after_id = decode_cursor(cursor)
+        tied = recent_items(
+            conn, limit=100_000, since=ts, until=ts + timedelta(microseconds=1), **filters
+        )
+        rows = [r for r in tied if r["timestamp"] == ts and r["id"] > after_id][: limit + 1]
+        if len(rows) <= limit:
+            rows += recent_items(conn, limit=limit + 1 - len(rows), until=ts, **filters)
+    else:
+        rows = recent_items(conn, limit=limit + 1, **filters)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]) if more and rows else None
+
+
 def store_stats(conn: Any) -> dict[str, Any]:
     n, newest, oldest = conn.execute(
         "SELECT count(*), max(timestamp), min(timestamp) FROM line_items"
