@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from voicegw_cli.errors import UsageError
+from voicegw_cli.errors import InputError, UsageError
 
 MAX_LIMIT = 1000
 
@@ -376,7 +376,7 @@ async def reconcile(request: Request) -> Response:
 
     from voicegw_cli import periods
     from voicegw_cli.reconcile import reconcile_files
-    from voicegw_cli.reconcile.report import render
+    from voicegw_cli.wire import dumps
 
     try:
         form = await request.form(max_files=50, max_fields=50)
@@ -405,15 +405,17 @@ async def reconcile(request: Request) -> Response:
         raise UsageError("threshold must be >= 0")
     b = backend(request)
     with tempfile.TemporaryDirectory(prefix="voicegw-upload-") as tmp:
-        files = []
+        files, names = [], {}
         for n, up in enumerate(uploads):
             name = Path(up.filename or f"upload-{n}").name or f"upload-{n}"
-            dest = Path(tmp) / f"{n:02d}-{name}"
+            dest = Path(tmp) / f"{n:02d}" / name  # a folder each: two uploads may share a name
+            dest.parent.mkdir()
             data = await up.read()
             if len(data) > MAX_UPLOAD_BYTES:
                 raise UsageError(f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
             dest.write_bytes(data)
             files.append(dest)
+            names[str(dest)] = name
         config = b.config()
         span = periods.resolve(
             config.tz,
@@ -436,11 +438,19 @@ async def reconcile(request: Request) -> Response:
                 threshold_pct=threshold,
                 metric=metric,
             )
-            return render(result, "json")
+            # The report names each file as uploaded, not where it sat on our disk.
+            doc = result.as_dict()
+            for f in doc.get("files", []):
+                f["path"] = names.get(str(f.get("path")), f.get("path"))
+            return dumps(doc) + "\n"
 
         from starlette.concurrency import run_in_threadpool
 
-        text = await run_in_threadpool(run)
+        try:
+            text = await run_in_threadpool(run)
+        except InputError as exc:  # name the file as uploaded, not our temporary copy
+            file = names.get(exc.file, Path(exc.file).name)
+            raise InputError(file, exc.where, exc.problem) from None
     return Response(text, media_type="application/json")
 
 
