@@ -306,6 +306,10 @@ def test_tokens_401_403_and_ok(served) -> None:  # noqa: F811
         assert c.get(f"/v1/costs?token={READ}").status_code == 401  # never from a URL
         assert c.get(f"/v1/costs?access_token={ADMIN}").status_code == 401
         assert c.get("/openapi.json").status_code == 401
+        page = c.get("/", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/login"
+        api_html = c.get("/v1/costs", headers={"Accept": "text/html"}, follow_redirects=False)
+        assert api_html.status_code == 401
         read = {"Authorization": f"Bearer {READ}"}
         admin = {"Authorization": f"Bearer {ADMIN}"}
         assert c.get("/v1/costs", headers=read).status_code == 200

@@ -897,10 +897,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 
+#: Reports a dashboard polls: repeated asks are answered from `cache.ResponseCache`.
+CACHED = frozenset({list_projects, get_project, costs, logs, budgets, latency, calls, call_detail})
+
+
 def routes() -> list[BaseRoute]:
+    from voicegw_cli.server.cache import cached
+
     by_path: dict[str, dict[str, Callable[..., Any]]] = {}
     for e in ENDPOINTS:
-        by_path.setdefault(e.path, {})[e.method] = e.handler
+        fn = cached(e.handler) if e.handler in CACHED else e.handler
+        by_path.setdefault(e.path, {})[e.method] = fn
     out: list[BaseRoute] = []
     for path, handlers in by_path.items():
         if len(handlers) == 1:

@@ -5,8 +5,9 @@ dashboard's /login page sets it); never in a query string, so none lands in an a
 log. Both tokens are compared in constant time (`hmac.compare_digest`), and both are
 always compared, so timing tells nothing about which one a guess was near.
 
-Without a token a request gets 401; with the read token, a write (POST, PATCH, PUT,
-DELETE; dashboard forms included) gets 403. /health, /static/ and /login are open.
+Without a token a request gets 401 (a browser asking for a dashboard page is sent to
+/login instead); with the read token, a write (POST, PATCH, PUT, DELETE; dashboard forms
+included) gets 403. /health, /static/, /login and /logout are open.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ COOKIE = "voicegw_token"
 READ_TOKEN_ENV = "VOICEGW_READ_TOKEN"
 ADMIN_TOKEN_ENV = "VOICEGW_ADMIN_TOKEN"
 MIN_TOKEN_LENGTH = 16
-OPEN_PATHS = ("/health", "/login")
+#: /logout only clears the cookie: a read-token visitor may leave too.
+OPEN_PATHS = ("/health", "/login", "/logout")
 OPEN_PREFIXES = ("/static/",)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -125,12 +127,29 @@ class TokenAuth:
             return
         who = role_of(_presented(scope), self._read, self._admin)
         if who is None:
+            if _wants_page(scope):  # a browser on a dashboard page: to the login form
+                await _redirect(send, "/login")
+                return
             await _deny(send, 401, "UNAUTHORIZED", "missing or invalid token")
             return
         if who == "read" and scope.get("method", "GET").upper() in WRITE_METHODS:
             await _deny(send, 403, "FORBIDDEN", "the read token cannot change anything")
             return
         await self.app(scope, receive, send)
+
+
+def _wants_page(scope: dict[str, Any]) -> bool:
+    path = scope.get("path", "")
+    if scope.get("method") != "GET" or path.startswith("/v1/") or path == "/openapi.json":
+        return False
+    accept = next((v for k, v in scope.get("headers") or [] if k == b"accept"), b"")
+    return b"text/html" in accept
+
+
+async def _redirect(send: Any, location: str) -> None:
+    headers = [(b"location", location.encode()), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _deny(send: Any, status: int, code: str, message: str) -> None:

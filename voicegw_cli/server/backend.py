@@ -68,6 +68,8 @@ class Backend:
         #: Last fold's duration in seconds and items folded since start (for /v1/metrics).
         self.last_fold_seconds: float | None = None
         self.items_folded = 0
+        #: Moves on every open of the store and after every write (see `cache`).
+        self.generation = 0
 
     # ------------------------------------------------------------------ config
 
@@ -130,6 +132,7 @@ class Backend:
             self._retiring = False
             self._opened_ns = time.time_ns()
             self._opened_at = self._last_used = time.monotonic()
+            self.generation += 1
             self._users += 1
             self._cond.notify_all()
             self._start_reaper()
@@ -139,6 +142,8 @@ class Backend:
         with self._cond:
             self._users -= 1
             self._last_used = time.monotonic()
+            if close:
+                self.generation += 1
             if close and self._store is not None:
                 self._retire_locked(away=False)
             elif self._store is not None and time.monotonic() - self._opened_at > self.hold:
