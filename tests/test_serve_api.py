@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,7 @@ def test_project_create_update_and_two_phase_delete(served, client) -> None:  # 
     deleted = body(client.delete("/v1/projects/spender?confirm=true"))
     assert deleted["action"] == "deleted" and deleted["project_id"] == "spender"
     assert "spender" not in cli_json(served, "status")["projects"]
+    assert "spender" not in [p["id"] for p in body(client.get("/v1/projects"))["rows"]]
     assert body(client.delete("/v1/projects/spender"), 404)["error"]["code"] == (
         "PROJECT_NOT_FOUND"
     )
@@ -457,16 +459,41 @@ def test_real_server_answers_while_the_cli_works(served) -> None:  # noqa: F811
                 pytest.fail("the server did not start within 30s")
             time.sleep(0.1)
         api = httpx.get(base + "/v1/costs?period=month&by=project", timeout=30).json()
-        # The CLI, as another process, gets the store while the server is up and polled.
-        cli = subprocess.run(
-            [VOICEGW, "--config", str(served.path), "costs", "--period", "month", "--by",
-             "project", "--format", "json"],
-            env=env, capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert cli.returncode == 0, cli.stderr.decode()
-        assert rows_only(api) == json.loads(cli.stdout)
-        again = httpx.get(base + "/v1/costs?period=month&by=project", timeout=30)
-        assert again.status_code == 200
+        # The CLI, as another process, gets the store while the server is polled.
+        stop = threading.Event()
+        statuses: list[int] = []
+
+        def poll() -> None:
+            with httpx.Client(base_url=base, timeout=30) as c:
+                while not stop.is_set():
+                    statuses.append(c.get("/v1/costs?period=today&by=project").status_code)
+
+        poller = threading.Thread(target=poll)
+        poller.start()
+        try:
+            runs = [
+                subprocess.run(
+                    [VOICEGW, "--config", str(served.path), *args],
+                    env=env,
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
+                )  # fmt: skip
+                for args in (
+                    ["costs", "--period", "month", "--by", "project", "--format", "json"],
+                    ["projects", "create", "cli-made", "--name", "From the CLI"],
+                    ["logs", "-n", "3"],
+                )
+            ]
+        finally:
+            stop.set()
+            poller.join()
+        for run in runs:
+            assert run.returncode == 0, run.stderr.decode()
+        assert rows_only(api) == json.loads(runs[0].stdout)
+        assert statuses and set(statuses) == {200}
+        ids = [p["id"] for p in httpx.get(base + "/v1/projects", timeout=30).json()["rows"]]
+        assert "cli-made" in ids  # the server sees what another process wrote
     finally:
         proc.terminate()
         try:

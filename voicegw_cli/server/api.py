@@ -84,6 +84,30 @@ def decode_cursor(request: Request, kind: str) -> dict[str, Any] | None:
     return data
 
 
+def keyset(request: Request, kind: str, id_type: type) -> tuple[Any, Any] | None:
+    """(time, id) of the last row of the previous page, from a keyset cursor."""
+    from datetime import datetime
+
+    cur = decode_cursor(request, kind)
+    if not cur:
+        return None
+    try:
+        return datetime.fromisoformat(str(cur["t"]).removesuffix("Z")), id_type(cur["i"])
+    except (KeyError, ValueError):
+        raise UsageError("cursor is not one this route gave out") from None
+
+
+def next_keyset(kind: str, rows: list[dict[str, Any]], limit: int, time_key: str) -> Any:
+    """`rows` cut to `limit` (one more was asked for) and the cursor to what follows."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    t = last[time_key]
+    t = t if isinstance(t, str) else t.isoformat()
+    return rows, encode_cursor({"k": kind, "t": t, "i": last["id"]})
+
+
 def paged(request: Request, kind: str, rows: list[Any], default: int) -> tuple[list[Any], Any]:
     """Offset paging over a list the library computed whole (small lists: groups)."""
     limit = _limit(request, default)
@@ -156,21 +180,8 @@ async def list_projects(request: Request) -> Response:
     return respond({"rows": page, "next_cursor": nxt})
 
 
-PROJECT_FIELDS = (
-    "name",
-    "description",
-    "daily_budget",
-    "monthly_budget",
-    "budget_action",
-    "tags",
-    "default_stack",
-    "stt_model",
-    "llm_model",
-    "tts_model",
-)
-
-
 def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The project fields of a JSON body (numbers as text: budgets are exact decimals)."""
     unknown = sorted(set(body) - set(allowed))
     if unknown:
         raise UsageError(f"unknown field(s): {', '.join(unknown)} (known: {', '.join(allowed)})")
@@ -182,12 +193,13 @@ def _fields(body: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
 
 async def create_project(request: Request) -> Response:
     from voicegw_cli import projects
+    from voicegw_cli.projects import EDITABLE
 
     body = await _json_body(request)
     project_id = body.pop("id", None) or body.pop("project_id", None)
     if not isinstance(project_id, str) or not project_id:
         raise UsageError("give the project's id (field `id`)")
-    given = _fields(body, PROJECT_FIELDS)
+    given = _fields(body, EDITABLE)
     if not given.get("name"):
         raise UsageError("give the project's name (field `name`)")
     b = backend(request)
@@ -208,11 +220,12 @@ async def get_project(request: Request) -> Response:
 
 async def update_project(request: Request) -> Response:
     from voicegw_cli import projects
+    from voicegw_cli.projects import EDITABLE
 
     pid = request.path_params["project_id"]
     body = await _json_body(request)
     dry_run = bool(body.pop("dry_run", False)) or _bool(request, "dry_run")
-    changes = {k: v for k, v in _fields(body, PROJECT_FIELDS).items() if v is not None}
+    changes = {k: v for k, v in _fields(body, EDITABLE).items() if v is not None}
     b = backend(request)
 
     def run(store: Any) -> Any:
@@ -274,19 +287,12 @@ LOG_FILTERS = ("project", "modality", "provider", "model")
 
 
 async def logs(request: Request) -> Response:
-    from datetime import datetime
 
     from voicegw_cli.items import MODALITIES
     from voicegw_cli.reports import log_items
 
     limit = _limit(request, 20)
-    cur = decode_cursor(request, "logs")
-    after = None
-    if cur:
-        try:
-            after = (datetime.fromisoformat(str(cur["t"]).removesuffix("Z")), str(cur["i"]))
-        except (KeyError, ValueError):
-            raise UsageError("cursor is not one this route gave out") from None
+    after = keyset(request, "logs", str)
     filters = {k: _q(request, k) for k in LOG_FILTERS}
     if filters["modality"] and filters["modality"] not in MODALITIES:
         raise UsageError(f"modality must be one of {', '.join(MODALITIES)}")
@@ -305,11 +311,7 @@ async def logs(request: Request) -> Response:
             **filters,
         )
 
-    rows = await backend(request).call(run)
-    nxt = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        nxt = encode_cursor({"k": "logs", "t": rows[-1]["timestamp"], "i": rows[-1]["id"]})
+    rows, nxt = next_keyset("logs", await backend(request).call(run), limit, "timestamp")
     return respond({"rows": rows, "next_cursor": nxt})
 
 
@@ -330,19 +332,12 @@ async def budgets(request: Request) -> Response:
 
 
 async def audit_log(request: Request) -> Response:
-    from datetime import datetime
 
     from voicegw_cli.periods import parse_since
     from voicegw_cli.projects import audit_entries
 
     limit = _limit(request, 50)
-    cur = decode_cursor(request, "audit")
-    after = None
-    if cur:
-        try:
-            after = (datetime.fromisoformat(str(cur["t"])), int(cur["i"]))
-        except (KeyError, ValueError):
-            raise UsageError("cursor is not one this route gave out") from None
+    after = keyset(request, "audit", int)
 
     def run(store: Any) -> Any:
         since = _q(request, "since")
@@ -355,11 +350,7 @@ async def audit_log(request: Request) -> Response:
             after=after,
         )
 
-    rows = await backend(request).call(run)
-    nxt = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        nxt = encode_cursor({"k": "audit", "t": rows[-1]["ts"].isoformat(), "i": rows[-1]["id"]})
+    rows, nxt = next_keyset("audit", await backend(request).call(run), limit, "ts")
     return respond({"rows": rows, "next_cursor": nxt})
 
 

@@ -37,30 +37,19 @@ def exposition(data: dict[str, Any], backend: Any) -> bytes:
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
     reg = CollectorRegistry()
-    spend = Gauge(
-        "voicegw_spend_usd",
-        "Spend in US dollars per project in the current local day or month.",
-        ["project", "period"],
-        registry=reg,
-    )
-    budget = Gauge(
-        "voicegw_budget_usd",
-        "The project's budget for the period (absent: no budget).",
-        ["project", "period"],
-        registry=reg,
-    )
-    ratio = Gauge(
-        "voicegw_budget_ratio",
-        "Spend / budget for the period (1 = at the budget; absent: no budget).",
-        ["project", "period"],
-        registry=reg,
-    )
-    unpriced = Gauge(
-        "voicegw_unpriced_items",
-        "Line items in the period no price list knows (spend is then a lower bound).",
-        ["project", "period"],
-        registry=reg,
-    )
+    per_project = {
+        name: Gauge(name, text, ["project", "period"], registry=reg)
+        for name, text in (
+            ("voicegw_spend_usd", "Spend in US dollars per project in the current local day "
+             "or month."),
+            ("voicegw_budget_usd", "The project's budget for the period (absent: no budget)."),
+            ("voicegw_budget_ratio", "Spend / budget for the period (1 = at the budget; "
+             "absent: no budget)."),
+            ("voicegw_unpriced_items", "Line items in the period no price list knows (spend "
+             "is then a lower bound)."),
+        )
+    }  # fmt: skip
+    spend, budget, ratio, unpriced = per_project.values()
     for period, statuses in (("day", data["day"]), ("month", data["month"])):
         for st in statuses:
             spend.labels(st.project, period).set(float(st.spend))
