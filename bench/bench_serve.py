@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import os
 import socket
 import statistics
@@ -50,30 +51,52 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-async def clients(url: str, n: int, seconds: float, think: float) -> tuple[list[float], dict]:
-    import httpx
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: bytes):
+    """One keep-alive HTTP/1.1 GET: (status, body). A bare client: httpx spends several
+    times the server's CPU per request, and on two cores the load generator's CPU is
+    taken from the server it measures."""
+    writer.write(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split()[1])
+    length = next(
+        int(v)
+        for k, _, v in (ln.partition(b":") for ln in lines[1:])
+        if k.lower() == b"content-length"
+    )
+    return status, await reader.readexactly(length)
 
+
+async def clients(url: str, n: int, seconds: float, think: float) -> tuple[list[float], dict]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    target = (parts.path + ("?" + parts.query if parts.query else "")).encode()
     latencies: list[float] = []
     outcomes: collections.Counter = collections.Counter()
     stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-        async def one() -> None:
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        try:
             while time.monotonic() < stop:
                 t0 = time.perf_counter()
                 try:
-                    r = await client.get(url)
-                    outcomes[r.status_code] += 1
-                    if r.status_code == 200:
-                        r.json()
-                except httpx.HTTPError as exc:
+                    status, data = await _get(reader, writer, target)
+                    outcomes[status] += 1
+                    if status == 200:
+                        json.loads(data)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     outcomes[type(exc).__name__] += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
                 latencies.append(time.perf_counter() - t0)
                 if think:
                     await asyncio.sleep(think)
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(one() for _ in range(n)))
+    await asyncio.gather(*(one() for _ in range(n)))
     return latencies, dict(outcomes)
 
 
@@ -134,6 +157,11 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=0.0, help="Pause between a client's asks.")
     ap.add_argument("--no-cli", action="store_true", help="No CLI or writer beside the load.")
     ap.add_argument("--keep", type=Path, help="Build the store here once and reuse it.")
+    ap.add_argument(
+        "--cache-ttl",
+        type=float,
+        help="Serve create_app(cache_ttl=...) instead of `voicegw serve` (0: no answer cache).",
+    )
     args = ap.parse_args()
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="voicegw-bench-serve-"))
@@ -143,8 +171,16 @@ def main() -> None:
     else:
         print(f"reusing the store in {work}")
     port = _free_port()
+    cmd = [VOICEGW, "serve", "--port", str(port)]
+    if args.cache_ttl is not None:
+        code = (
+            "import uvicorn; from pathlib import Path; from voicegw_cli.server.app import "
+            f"create_app; uvicorn.run(create_app(Path('voicegw.yaml'), cache_ttl={args.cache_ttl})"
+            f", port={port}, log_level='warning', access_log=False)"
+        )
+        cmd = [sys.executable, "-c", code]
     server = subprocess.Popen(
-        [VOICEGW, "serve", "--port", str(port)],
+        cmd,
         cwd=work,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
