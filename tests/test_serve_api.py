@@ -435,7 +435,8 @@ def _free_port() -> int:
 
 def test_real_server_answers_while_the_cli_works(served) -> None:  # noqa: F811
     port = _free_port()
-    env = {**os.environ, **_env(served)}
+    env = {**os.environ, **_env(served), "VOICEGW_READ_TOKEN": READ, "VOICEGW_ADMIN_TOKEN": ADMIN}
+    auth = {"Authorization": f"Bearer {READ}"}
     proc = subprocess.Popen(
         [VOICEGW, "--config", str(served.path), "serve", "--port", str(port)],
         cwd=served.root,
@@ -458,13 +459,16 @@ def test_real_server_answers_while_the_cli_works(served) -> None:  # noqa: F811
             if time.monotonic() > deadline:
                 pytest.fail("the server did not start within 30s")
             time.sleep(0.1)
-        api = httpx.get(base + "/v1/costs?period=month&by=project", timeout=30).json()
+        api = httpx.get(base + "/v1/costs?period=month&by=project", headers=auth, timeout=30)
+        api = api.json()
+        assert httpx.get(base + f"/v1/costs?token={READ}", timeout=30).status_code == 401
+        assert httpx.get(base + "/v1/costs?start=x", headers=auth, timeout=30).status_code == 400
         # The CLI, as another process, gets the store while the server is polled.
         stop = threading.Event()
         statuses: list[int] = []
 
         def poll() -> None:
-            with httpx.Client(base_url=base, timeout=30) as c:
+            with httpx.Client(base_url=base, headers=auth, timeout=30) as c:
                 while not stop.is_set():
                     statuses.append(c.get("/v1/costs?period=today&by=project").status_code)
 
@@ -492,7 +496,8 @@ def test_real_server_answers_while_the_cli_works(served) -> None:  # noqa: F811
             assert run.returncode == 0, run.stderr.decode()
         assert rows_only(api) == json.loads(runs[0].stdout)
         assert statuses and set(statuses) == {200}
-        ids = [p["id"] for p in httpx.get(base + "/v1/projects", timeout=30).json()["rows"]]
+        listed = httpx.get(base + "/v1/projects", headers=auth, timeout=30).json()
+        ids = [p["id"] for p in listed["rows"]]
         assert "cli-made" in ids  # the server sees what another process wrote
     finally:
         proc.terminate()
@@ -502,3 +507,34 @@ def test_real_server_answers_while_the_cli_works(served) -> None:  # noqa: F811
             proc.kill()
             _, err = proc.communicate(timeout=10)
     assert b"Traceback" not in err
+    assert READ.encode() not in err and ADMIN.encode() not in err  # never a token in a log
+
+
+# ------------------------------------------------------------------ the store, let go
+
+
+def test_repeated_asks_are_cached_until_the_store_changes(served) -> None:  # noqa: F811
+    with TestClient(create_app(served.path)) as c:
+        first = c.get("/v1/projects")
+        again = c.get("/v1/projects")
+        assert "age" not in first.headers and again.headers["age"] == "0"
+        assert again.json() == first.json()
+        c.post("/v1/projects", json={"id": "fresh", "name": "Fresh"})  # a write: new generation
+        assert "fresh" in [p["id"] for p in c.get("/v1/projects").json()["rows"]]
+    with TestClient(create_app(served.path, cache_ttl=0)) as c:
+        c.get("/v1/projects")
+        assert "age" not in c.get("/v1/projects").headers
+
+
+def test_the_server_lets_go_of_the_store_when_idle(served) -> None:  # noqa: F811
+    app = create_app(served.path)
+    backend = app.state.voicegw["backend"]
+    with TestClient(app) as c:
+        assert c.get("/v1/costs").status_code == 200
+        deadline = time.monotonic() + 10
+        while backend._store is not None:  # closed after `idle` seconds without a request
+            assert time.monotonic() < deadline, "the store stayed open"
+            time.sleep(0.05)
+        generation = backend.generation
+        assert c.get("/v1/costs?period=week").status_code == 200
+        assert backend.generation == generation + 1  # reopened (and folded) for the ask
