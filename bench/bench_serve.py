@@ -11,7 +11,9 @@ Starts the real server as a subprocess, then for --seconds runs at once:
 
 Prints the HTTP latency p50/p90/p99/max, throughput, error count, and the CLI's exit codes
 and durations (exit 4 would be the store staying busy past VOICEGW_LOCK_TIMEOUT).
-Target (2 cores): p99 <= 300 ms at 1M items with 0 errors and no CLI exit 4.
+Target (2 cores): p99 <= 300 ms at 1M items with 0 errors and no CLI exit 4. Measured
+(1M items, 50 clients, 20 s): 3,086 requests/s, p50 13 ms, p99 52 ms, max 730 ms, 0
+errors; 18 CLI runs, all exit 0. With `--cache-ttl 0`: 634/s, p99 1,078 ms, 0 errors.
 
     .venv/bin/python bench/bench_serve.py --items 1000000 [--keep DIR] [--clients 50]
 """
