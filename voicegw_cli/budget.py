@@ -590,3 +590,73 @@ def check_store(
             evaluate(projects.get(pid), pid, period, day, amount, config.timezone, unpriced_n)
         )
     return out
+
+
+#: `period` words that mean "the daily budget" / "the monthly budget" of `date`'s period.
+_OLD_WORDS = {"day": "today", "month": "month"}
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetCheck:
+    """`voicegw budget check` (and `GET /v1/budgets`): every status of one day or month."""
+
+    period: Any  # periods.Period
+    kind: Period
+    statuses: list[BudgetStatus]
+
+    @property
+    def over(self) -> list[str]:
+        return [s.project for s in self.statuses if s.exceeded]
+
+    @property
+    def unpriced(self) -> list[BudgetStatus]:
+        return [s for s in self.statuses if s.unpriced_items]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document: the period, daily or monthly, who is over, a row each."""
+        return {
+            "period": self.period.as_dict(),
+            "budget": self.kind,
+            "over_budget": self.over,
+            "rows": [s.as_row() for s in self.statuses],
+        }
+
+
+def budget_check(
+    store: Any,
+    *,
+    period: str | None = None,
+    date_: str | None = None,
+    project: str | None = None,
+) -> BudgetCheck:
+    """Statuses for a day (the daily budgets) or a month (the monthly ones) in the
+    configured zone: `period` is a day word or date, a month word or YYYY-MM; `day` (the
+    default) and `month` with `date_` (a local day in the period) still work."""
+    from voicegw_cli import periods
+    from voicegw_cli.config import merged_projects
+    from voicegw_cli.errors import UsageError
+    from voicegw_cli.reports import check_project
+
+    cfg = store.config
+    word = (period or "day").strip().lower()
+    if word in _OLD_WORDS and date_:
+        p = periods.parse_period(periods.parse_date(date_, "--date").isoformat(), cfg.tz)
+        p = p if word == "day" else periods.month(p.start, cfg.tz)
+    elif date_:
+        raise UsageError("--date goes with --period day or --period month")
+    else:
+        p = periods.parse_period(_OLD_WORDS.get(word, word), cfg.tz)
+    kind: Period
+    if p.start == p.end:
+        kind = "day"
+    elif p.start.day == 1 and periods.month(p.start, cfg.tz).end == p.end:
+        kind = "month"
+    else:
+        raise UsageError(f"--period {period}: budgets are daily or monthly; give a day or a month")
+    if project:
+        check_project(store, project)
+    projects = merged_projects(cfg, store.conn)
+    statuses = check_store(
+        store.conn, cfg, period=kind, day=p.start, projects=projects, only=project
+    )
+    return BudgetCheck(p, kind, statuses)

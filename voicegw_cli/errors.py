@@ -83,3 +83,22 @@ class BudgetExceededError(VoicegwError):
             f"project {project!r} is over its {_ADJECTIVE.get(period, period)} budget "
             f"(spent ${spent} of ${budget}); new sessions are blocked until the {period} resets"
         )
+
+
+def error_code(exc: BaseException) -> str:
+    """The error code of a library failure, the same in MCP tool results and the HTTP
+    API's `{"error": {"code", ...}}` (the project and gateway errors carry their own)."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str):
+        return code
+    if isinstance(exc, NotFoundError):
+        return "NOT_FOUND"
+    if isinstance(exc, UsageError):
+        return "VALIDATION_ERROR"
+    if isinstance(exc, StoreBusyError):
+        return "STORE_BUSY"
+    if isinstance(exc, InputError):
+        return "INPUT_ERROR"
+    if isinstance(exc, ConfigError):
+        return "CONFIG_ERROR"
+    return "ERROR"

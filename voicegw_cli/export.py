@@ -41,11 +41,13 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _reader_left() -> int:
-    """The reader of our stdout went away (`| head`): stop quietly, like any filter."""
-    with contextlib.suppress(OSError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+def _reader_left(target: IO[bytes] | None) -> int:
+    """The reader went away (`| head`, a closed HTTP stream): stop quietly, like any
+    filter; when it was our stdout, point it at /dev/null so exit does not fail."""
+    if target is sys.stdout.buffer:
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
     return 0
 
 
@@ -118,10 +120,10 @@ def export_costs(
                     shutil.copyfileobj(f, target, 1 << 20)
                 target.flush()
         except BrokenPipeError:
-            return _reader_left()
+            return _reader_left(target)
         except Exception as exc:  # duckdb.IOException, OSError: disk full, permissions
             if "Broken pipe" in str(exc):
-                return _reader_left()
+                return _reader_left(target)
             where = out if out is not None else "stdout"
             raise VoicegwError(f"{where}: cannot write the export: {_first_line(exc)}") from None
     finally:

@@ -39,12 +39,11 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 
 from voicegw_cli import __version__, clock
 from voicegw_cli.errors import (
-    ConfigError,
     InputError,
     NotFoundError,
-    StoreBusyError,
     UsageError,
     VoicegwError,
+    error_code,
 )
 
 TOKEN_ENV = "VOICEGW_MCP_TOKEN"
@@ -314,24 +313,6 @@ class BudgetReport(TypedDict):
 
 
 # ------------------------------------------------------------------ errors
-
-
-def error_code(exc: BaseException) -> str:
-    """The MCP error code of a library failure (the project errors carry their own)."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, str):
-        return code
-    if isinstance(exc, NotFoundError):
-        return "NOT_FOUND"
-    if isinstance(exc, UsageError):
-        return "VALIDATION_ERROR"
-    if isinstance(exc, StoreBusyError):
-        return "STORE_BUSY"
-    if isinstance(exc, InputError):
-        return "INPUT_ERROR"
-    if isinstance(exc, ConfigError):
-        return "CONFIG_ERROR"
-    return "ERROR"
 
 
 def _jsonable(value: Any) -> Any:
@@ -698,11 +679,7 @@ def _reconcile(
     The export is read before the store is opened, as the CLI does, so a bad file never
     holds the store."""
     from voicegw_cli.periods import parse_date
-    from voicegw_cli.reconcile import compare
-    from voicegw_cli.reconcile.diff import Settings
-    from voicegw_cli.reconcile.names import canonical_provider
-    from voicegw_cli.reconcile.read import read_exports
-    from voicegw_cli.reports import check_project
+    from voicegw_cli.reconcile import reconcile_files
 
     if by not in ("model", "day"):
         raise UsageError(f"by must be model or day, got {by!r}")
@@ -717,17 +694,16 @@ def _reconcile(
         file = (config.root / file).resolve()
     if not file.exists():
         raise InputError(file, None, "no such file")
-    export = read_exports([file], canonical_provider(provider))
-    settings = Settings(first, last, by=by, threshold_pct=threshold_pct, project=project)
-    with backend.store(config) as store:
-        if project:
-            try:
-                check_project(store, project)
-            except NotFoundError as exc:
-                from voicegw_cli.projects import ProjectNotFoundError
-
-                raise ProjectNotFoundError(str(exc), project_id=project) from None
-        result = compare(store.conn, export, settings, config=config)
+    result = reconcile_files(
+        lambda: backend.store(config),
+        [file],
+        provider,
+        first,
+        last,
+        project=project,
+        by=by,
+        threshold_pct=threshold_pct,
+    )
     return _jsonable(result.as_dict())
 
 

@@ -416,8 +416,10 @@ def audit_entries(
     target: str | None = None,
     action: str | None = None,
     since: datetime | None = None,
+    after: tuple[datetime, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first. `target` matches a project id, also as `project/provider`."""
+    """Newest first. `target` matches a project id, also as `project/provider`; `after` =
+    (ts, id) of the last entry of the previous page."""
     clauses, params = [], []
     if target:
         clauses.append("(target = ? OR target LIKE ? ESCAPE '\\')")
@@ -428,6 +430,11 @@ def audit_entries(
     if since is not None:
         clauses.append("ts >= ?")
         params.append(since)
+    if after is not None:
+        ts, rid = after
+        ts = ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+        clauses.append("(ts < ? OR (ts = ? AND id < ?))")
+        params += [ts, ts, rid]
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
         f"SELECT id, ts, action, target, old_value, new_value, actor FROM audit_log {where} "

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from voicegw_cli import clock
-from voicegw_cli.errors import NotFoundError
 
 if TYPE_CHECKING:
     from voicegw_cli.periods import Period
@@ -25,10 +24,13 @@ def known_projects(store: Store) -> list[str]:
 
 
 def check_project(store: Store, project: str) -> None:
-    """Unknown id: NotFoundError naming the closest known ids."""
+    """Unknown id: ProjectNotFoundError (a NotFoundError, code PROJECT_NOT_FOUND) naming
+    the closest known ids."""
+    from voicegw_cli.projects import ProjectNotFoundError
+
     known = known_projects(store)
     if project not in known:
-        raise NotFoundError(not_found_message(project, known))
+        raise ProjectNotFoundError(not_found_message(project, known), project_id=project)
 
 
 def not_found_message(project: str, known: list[str]) -> str:
@@ -321,3 +323,123 @@ def health(store: Store, *, backlog: list[Any] | None = None) -> dict[str, Any]:
             problems.append(f"{stale} STT/TTS catalog price(s) not checked for over 60 days")
             out["status"] = "warning"
     return out
+
+
+def spool_backlog(store: Store) -> list[Any]:
+    """The spool chunks not folded yet (with `storage.ship_to`, the local spool is the
+    shipper's: all of it is backlog until shipped)."""
+    from voicegw_cli.spool import pending
+
+    cfg = store.config
+    if cfg.ship is None:
+        offsets = dict(store.conn.execute("SELECT file, byte_offset FROM spool_offsets").fetchall())
+        return [c for c in pending(cfg.spool_dir, offsets) if c.data]
+    return [c for c in pending(cfg.spool_dir, {}, subdirs=True) if c.data]
+
+
+def status_report(store: Store) -> dict[str, Any]:
+    """`voicegw status` (and `GET /v1/status`): config, store, spool backlog (measured,
+    then folded), projects, time zone, pricing data, missing values, admin keys (masked)
+    and where each project's provider keys come from (never the key).
+
+    Give a store opened with `fold=False`: the backlog is measured before this folds."""
+    from voicegw_cli.admin_keys import masked_admin_keys
+    from voicegw_cli.config import merged_projects
+    from voicegw_cli.store import queries
+
+    cfg = store.config
+    backlog = spool_backlog(store)
+    result = store.fold()
+    stats = queries.store_stats(store.conn)
+    projects = merged_projects(cfg, store.conn)
+    admin = masked_admin_keys(cfg, store.conn)
+    sources = key_sources(store, sorted(projects))
+    info: dict[str, Any] = {
+        "config": cfg.source,
+        "store": str(cfg.store_path),
+        "store_bytes": cfg.store_path.stat().st_size if cfg.store_path.exists() else 0,
+        "items": stats["items"],
+        "unpriced_items": stats["unpriced_items"],
+        "unpriced_models": stats["unpriced_models"],
+        "newest_item": stats["newest"].isoformat() + "Z" if stats["newest"] else None,
+        "spool_dir": str(cfg.spool_dir),
+        "spool_backlog_files": len(backlog),
+        "spool_backlog_bytes": sum(len(c.data) for c in backlog),
+        "folded_now": result.items_added,
+        **(_fleet_status(cfg, result) if cfg.ship is not None else {}),
+        "timezone": cfg.timezone,
+        "projects": sorted(projects),
+        "default_project": cfg.default_project or "default",
+        "missing": list(cfg.missing),
+        "admin_keys": [f"{k['provider']} {k['key']} ({k['source']})" for k in admin],
+        "key_sources": sources,
+    }
+    try:
+        from voicegw_cli.pricing import pricing_versions
+    except ImportError:  # pragma: no cover - pricing ships with the package
+        pass
+    else:
+        info["pricing"] = pricing_versions()
+    return info
+
+
+def _fleet_status(cfg: Any, result: Any) -> dict[str, object]:
+    """Shipping from this host, and folding from the bucket (with `storage.ship_to`)."""
+    from voicegw_cli.fleet.ship import backlog, ship_host
+    from voicegw_cli.store.snapshot import read_snapshot
+
+    b = backlog(cfg.spool_dir)
+    fleet = (read_snapshot(cfg) or {}).get("fleet") or {}
+    out: dict[str, object] = {
+        "ship_to": cfg.ship.url,
+        "ship_host": ship_host(cfg),
+        "unshipped_files": b.files,
+        "unshipped_bytes": b.bytes,
+        "unshipped_closed_files": b.closed_files,
+        "unshipped_oldest_seconds": round(b.oldest_seconds, 1) if b.oldest_seconds else None,
+        "shipped_awaiting_seal": b.shipped_waiting,
+        "last_shipped": b.last_success,
+        "last_ship_error": b.last_error if b.failures else None,
+        "segments_folded_now": result.segments_folded,
+        "sealed_through": fleet.get("sealed_through"),
+    }
+    if result.ship_error:
+        out["fold_error"] = result.ship_error
+    return out
+
+
+def log_items(
+    store: Store,
+    *,
+    limit: int = 20,
+    since: str | None = None,
+    period: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    after: tuple[Any, str] | None = None,
+    **filters: str | None,
+) -> list[dict[str, Any]]:
+    """`voicegw logs` (and `GET /v1/logs`): the newest line items first, each timestamp
+    ISO-8601 UTC with a `Z`; `since` (a date, date-time or duration) or a period.
+    `after` = (timestamp, id) of the last item of the previous page."""
+    from voicegw_cli import periods
+    from voicegw_cli.errors import UsageError
+    from voicegw_cli.store import queries
+
+    tz = store.config.tz
+    since_dt = periods.parse_since(since, tz) if since else None
+    until_dt = None
+    if period or start or end:
+        if since:
+            raise UsageError("choose one of --since and --period/--start/--end")
+        p = periods.resolve(tz, period=period, start=start, end=end)
+        since_dt, until_dt = p.start_utc, p.end_utc
+    project = filters.get("project")
+    if project:
+        check_project(store, project)
+    rows = queries.recent_items(
+        store.conn, limit=limit, since=since_dt, until=until_dt, after=after, **filters
+    )
+    for r in rows:
+        r["timestamp"] = r["timestamp"].isoformat() + "Z"
+    return rows

@@ -185,6 +185,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("audit",),
     "secrets": ("rotate-secret",),
     "mcp": ("mcp",),
+    "serve": ("serve", "dashboard"),
     "demo": ("demo",),
 }
 

@@ -25,8 +25,6 @@ COLUMNS = [
 ]
 #: The table names the period in its caption, so it leaves the bounds out.
 TABLE_COLUMNS = ["project", "spend_usd", "budget_usd", "percent", "status", "action"]
-#: `--period` words that mean "the daily budget" / "the monthly budget" of --date's period.
-_OLD_WORDS = {"day": "today", "month": "month"}
 
 
 def register(app: typer.Typer) -> None:
@@ -68,41 +66,17 @@ def register(app: typer.Typer) -> None:
         or more), no_budget. Unpriced usage is never counted as $0: the spend shown is then
         a lower bound, and --fail-on-unpriced fails the check.
         """
-        from voicegw_cli import periods
-        from voicegw_cli.budget import check_store
-        from voicegw_cli.cli.context import get_config, open_store
+        from voicegw_cli.budget import budget_check
+        from voicegw_cli.cli.context import open_store
         from voicegw_cli.cli.output import cost, emit, money, note
-        from voicegw_cli.config import merged_projects
-        from voicegw_cli.errors import CheckFailed, UsageError
-        from voicegw_cli.reports import check_project
+        from voicegw_cli.errors import CheckFailed
 
-        cfg = get_config()
-        word = (period or "day").strip().lower()
-        if word in _OLD_WORDS and date:
-            p = periods.parse_period(periods.parse_date(date, "--date").isoformat(), cfg.tz)
-            p = p if word == "day" else periods.month(p.start, cfg.tz)
-        elif date:
-            raise UsageError("--date goes with --period day or --period month")
-        else:
-            p = periods.parse_period(_OLD_WORDS.get(word, word), cfg.tz)
-        if p.start == p.end:
-            kind = "day"
-        elif p.start.day == 1 and periods.month(p.start, cfg.tz).end == p.end:
-            kind = "month"
-        else:
-            raise UsageError(
-                f"--period {period}: budgets are daily or monthly; give a day or a month"
-            )
         with open_store() as store:
-            if project:
-                check_project(store, project)
-            projects = merged_projects(cfg, store.conn)
-            statuses = check_store(
-                store.conn, cfg, period=kind, day=p.start, projects=projects, only=project
-            )
-        rows = [s.as_row() for s in statuses]
-        over = [s.project for s in statuses if s.exceeded]
-        unpriced = [s for s in statuses if s.unpriced_items]
+            check_ = budget_check(store, period=period, date_=date, project=project)
+        p, kind = check_.period, check_.kind
+        rows = [s.as_row() for s in check_.statuses]
+        over = check_.over
+        unpriced = check_.unpriced
         if fmt is Format.table:
             emit(
                 rows,
@@ -125,12 +99,8 @@ def register(app: typer.Typer) -> None:
                     "--fail-on-unpriced makes this fail the check)"
                 )
         else:
-            emit(
-                rows,
-                fmt=fmt,
-                columns=COLUMNS,
-                payload={"period": p.as_dict(), "budget": kind, "over_budget": over},
-            )
+            body = check_.as_dict()
+            emit(body.pop("rows"), fmt=fmt, columns=COLUMNS, payload=body)
         problems = []
         if over:
             adjective = "daily" if kind == "day" else "monthly"

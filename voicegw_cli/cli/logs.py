@@ -36,37 +36,24 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = Format.table,
     ) -> None:
         """The newest line items first."""
-        from voicegw_cli import periods
-        from voicegw_cli.cli.context import get_config, open_store
+        from voicegw_cli.cli.context import open_store
         from voicegw_cli.cli.output import cost, emit
-        from voicegw_cli.errors import UsageError
-        from voicegw_cli.reports import check_project
-        from voicegw_cli.store import queries
+        from voicegw_cli.reports import log_items
 
-        tz = get_config().tz
-        since_dt = periods.parse_since(since, tz) if since else None
-        until_dt = None
-        if period or start or end:
-            if since:
-                raise UsageError("choose one of --since and --period/--start/--end")
-            p = periods.resolve(tz, period=period, start=start, end=end)
-            since_dt, until_dt = p.start_utc, p.end_utc
         with open_store() as store:
-            if project:
-                check_project(store, project)
-            rows = queries.recent_items(
-                store.conn,
+            rows = log_items(
+                store,
                 limit=n,
-                since=since_dt,
-                until=until_dt,
+                since=since,
+                period=period,
+                start=start,
+                end=end,
                 project=project,
                 modality=modality,
                 provider=provider,
                 model=model,
                 session_id=session,
             )
-        for r in rows:
-            r["timestamp"] = r["timestamp"].isoformat() + "Z"
         if fmt is not Format.table:
             emit(rows, fmt=fmt)
             return

@@ -12,28 +12,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from voicegw_cli.wire import dumps  # dumps: the CLI's JSON
+from voicegw_cli.wire import jsonable as _jsonable
+
+__all__ = ["dumps", "emit", "note"]
+
 
 class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")  # never exponent notation ("0E-10")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def dumps(payload: Any) -> str:
-    """JSON with money as exact decimal strings."""
-    return json.dumps(_jsonable(payload), indent=2, ensure_ascii=False)
 
 
 def money(value: Decimal | None, places: int = 4) -> str:

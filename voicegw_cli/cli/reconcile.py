@@ -151,12 +151,9 @@ def register(app: typer.Typer) -> None:
         from voicegw_cli import periods
         from voicegw_cli.cli.context import get_config, open_store
         from voicegw_cli.errors import CheckFailed, UsageError
-        from voicegw_cli.reconcile import compare
-        from voicegw_cli.reconcile.diff import Settings
+        from voicegw_cli.reconcile import reconcile_files
         from voicegw_cli.reconcile.names import canonical_provider
-        from voicegw_cli.reconcile.read import read_exports
         from voicegw_cli.reconcile.report import render, to_text
-        from voicegw_cli.reports import check_project
 
         span = periods.resolve(
             get_config().tz, period=period, start=start, end=end, utc=True, default=None
@@ -173,13 +170,17 @@ def register(app: typer.Typer) -> None:
             files = _pulled(prov, first, last, project, cached, pull_dir, metric.value)
             if pull_only:
                 return
-        # Read (and reject) the exports before touching the store.
-        export = read_exports(files, prov, metric=metric.value)
-        settings = Settings(first, last, by=by.value, threshold_pct=threshold, project=project)
-        with open_store() as store:
-            if project:
-                check_project(store, project)
-            result = compare(store.conn, export, settings, config=get_config())
+        result = reconcile_files(
+            open_store,
+            files,
+            prov,
+            first,
+            last,
+            project=project,
+            by=by.value,
+            threshold_pct=threshold,
+            metric=metric.value,
+        )
         if fmt is ReportFormat.text:
             from voicegw_cli.cli.output import console, render_table
 

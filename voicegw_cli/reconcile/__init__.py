@@ -8,7 +8,9 @@ that already hold an open store (the CLI, the MCP server).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,3 +30,31 @@ def compare(conn: Any, export: Export, settings: Settings, *, config: Any = None
     ours = usage_by_hour(conn, lo, hi, provider=export.provider, project=settings.project)
     rates = pricer_lookup(config, export.provider) if config is not None else None
     return reconcile(export, ours, settings, rates=rates)
+
+
+def reconcile_files(
+    open_store: Callable[[], Any],
+    files: Sequence[Path],
+    provider: str,
+    start: date,
+    end: date,
+    *,
+    project: str | None = None,
+    by: str = "model",
+    threshold_pct: float = 1.0,
+    metric: str = "credits",
+) -> Reconciliation:
+    """`voicegw reconcile` over export files (the CLI, MCP and the HTTP API): the files
+    are read, and a bad one rejected, before `open_store()` is called, so a bad file never
+    holds the store; then our side of the UTC days `start`..`end` is compared."""
+    from voicegw_cli.reconcile.diff import Settings
+    from voicegw_cli.reconcile.names import canonical_provider
+    from voicegw_cli.reconcile.read import read_exports
+    from voicegw_cli.reports import check_project
+
+    export = read_exports(files, canonical_provider(provider), metric=metric)
+    settings = Settings(start, end, by=by, threshold_pct=threshold_pct, project=project)
+    with open_store() as store:
+        if project:
+            check_project(store, project)
+        return compare(store.conn, export, settings, config=store.config)

@@ -22,7 +22,7 @@ FORMATS = ("text", "json", "csv", "markdown")
 
 def render(rec: Reconciliation, fmt: str) -> str:
     if fmt == "json":
-        from voicegw_cli.cli.output import dumps
+        from voicegw_cli.wire import dumps
 
         return dumps(rec.as_dict()) + "\n"
     if fmt == "csv":

@@ -7,6 +7,7 @@ never shows a raw DuckDB traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -48,6 +49,36 @@ def _holder(message: str) -> str:
     return f"process {m.group(1)}" if m else "another process"
 
 
+#: Longest pause between two tries for the lock: a long-lived reader (`voicegw serve`)
+#: that sees a knock lets go for a little longer than this.
+MAX_RETRY_DELAY = 0.05
+
+
+def knock_path(path: Path) -> Path:
+    """The file a process waiting for the store's lock touches on every try, so a server
+    holding the store (`voicegw serve`) sees it and lets go between two requests."""
+    return path.with_name(path.name + ".waiting")
+
+
+def knocked_since(path: Path, ns: int) -> bool:
+    """Has anyone knocked (see `knock_path`) since `ns` (time.time_ns)?"""
+    try:
+        return knock_path(path).stat().st_mtime_ns > ns
+    except OSError:
+        return False
+
+
+def _knock(path: Path) -> None:
+    knock = knock_path(path)
+    try:
+        os.utime(knock)
+    except FileNotFoundError:
+        with contextlib.suppress(OSError):
+            knock.touch()
+    except OSError:
+        pass
+
+
 def connect(
     path: Path,
     *,
@@ -74,6 +105,7 @@ def connect(
             msg = str(exc)
             if "lock" not in msg.lower():
                 raise StoreError(f"{path}: cannot open the store: {msg.splitlines()[0]}") from None
+            _knock(path)
             now = time.monotonic()
             if not told and now - started >= WAIT_NOTICE_AFTER:
                 told = True
@@ -87,7 +119,7 @@ def connect(
                     "set VOICEGW_LOCK_TIMEOUT to wait longer)"
                 ) from None
             time.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.5, MAX_RETRY_DELAY)
         except duckdb.Error as exc:
             raise StoreError(
                 f"{path}: not a usable voicegw store: {str(exc).splitlines()[0]}"

@@ -220,9 +220,11 @@ def recent_items(
     limit: int = 20,
     since: datetime | None = None,
     until: datetime | None = None,
+    after: tuple[datetime, str] | None = None,
     **filters: str | None,
 ) -> list[dict[str, Any]]:
-    """Newest line items first (`until` exclusive).
+    """Newest line items first (`until` exclusive); `after` = (timestamp, id) of the last
+    item of the previous page: the items that come after it in this order.
 
     Looks in the last day before the newest item first, then wider windows, so `logs -n
     20` reads a few row groups instead of sorting every item; a window that already holds
@@ -236,9 +238,16 @@ def recent_items(
     if until is not None:
         clauses.append("timestamp < $until")
         params["until"] = until
+    if after is not None:
+        clauses.append("(timestamp < $after_ts OR (timestamp = $after_ts AND id > $after_id))")
+        params["after_ts"], params["after_id"] = after
+    bounds = (["timestamp < $until"] if until is not None else []) + (
+        ["timestamp <= $after_ts"] if after is not None else []
+    )
     newest = conn.execute(
-        "SELECT max(timestamp) FROM line_items" + (" WHERE timestamp < $until" if until else ""),
-        {"until": until} if until else {},
+        "SELECT max(timestamp) FROM line_items"
+        + (f" WHERE {' AND '.join(bounds)}" if bounds else ""),
+        {k: v for k, v in params.items() if k in ("until", "after_ts")},
     ).fetchall()[0][0]
     if newest is None:
         return []
