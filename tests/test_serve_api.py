@@ -319,6 +319,11 @@ def test_tokens_401_403_and_ok(served) -> None:  # noqa: F811
         r = c.post("/v1/projects", json={"id": "t1", "name": "T"}, headers=read)
         assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
         assert c.delete("/v1/projects/spender?confirm=true", headers=read).status_code == 403
+        # uploading exports to reconcile reads only: the read token may (400: no files sent)
+        r = c.post("/v1/reconcile", data={"provider": "openai"}, headers=read)
+        assert r.status_code == 400, r.text
+        form = c.post("/projects", data={"id": "t2"}, headers=read)  # a dashboard form
+        assert form.status_code == 403 and form.headers["content-type"].startswith("text/html")
         assert c.post(
             "/v1/projects", json={"id": "t1", "name": "T"}, headers=admin
         ).status_code == (201)

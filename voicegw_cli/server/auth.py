@@ -7,7 +7,7 @@ always compared, so timing tells nothing about which one a guess was near.
 
 Without a token a request gets 401 (a browser asking for a dashboard page is sent to
 /login instead); with the read token, a write (POST, PATCH, PUT, DELETE; dashboard forms
-included) gets 403. /health, /static/, /login and /logout are open.
+included, as a page) gets 403; uploading exports to reconcile is a read. /health, /static/, /login and /logout are open.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MIN_TOKEN_LENGTH = 16
 OPEN_PATHS = ("/health", "/login", "/logout")
 OPEN_PREFIXES = ("/static/",)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: POSTs that only read: a reconcile uploads export files and changes nothing stored.
+READ_POSTS = frozenset({"/v1/reconcile", "/reconcile"})
 
 
 def is_loopback(host: str) -> bool:
@@ -132,7 +134,13 @@ class TokenAuth:
                 return
             await _deny(send, 401, "UNAUTHORIZED", "missing or invalid token")
             return
-        if who == "read" and scope.get("method", "GET").upper() in WRITE_METHODS:
+        path = scope.get("path", "")
+        method = scope.get("method", "GET").upper()
+        if who == "read" and method in WRITE_METHODS and path not in READ_POSTS:
+            if not path.startswith("/v1/"):  # a dashboard form: a page, not JSON
+                await _deny_page(send, "the read token cannot change anything: log in with "
+                                 "the admin token")  # fmt: skip
+                return
             await _deny(send, 403, "FORBIDDEN", "the read token cannot change anything")
             return
         await self.app(scope, receive, send)
@@ -150,6 +158,21 @@ async def _redirect(send: Any, location: str) -> None:
     headers = [(b"location", location.encode()), (b"content-length", b"0")]
     await send({"type": "http.response.start", "status": 303, "headers": headers})
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _deny_page(send: Any, message: str) -> None:
+    from html import escape
+
+    body = (
+        "<!doctype html><meta charset=utf-8><title>Forbidden · voicegw</title>"
+        f"<h1>Forbidden</h1><p>{escape(message)}</p><p><a href=/login>Log in</a></p>"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _deny(send: Any, status: int, code: str, message: str) -> None:

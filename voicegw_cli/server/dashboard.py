@@ -192,8 +192,15 @@ def _status_of(exc: BaseException) -> tuple[int, str]:
 
 
 @contextmanager
-def open_store(request: Request) -> Iterator[Store]:
-    """The config read afresh (YAML edits show without a restart) and the store, folded."""
+def open_store(request: Request, *, write: bool = False) -> Iterator[Store]:
+    """The store lent by the app's backend (shared with the API routes, let go as soon as a
+    CLI command waits for it; the config reloaded when voicegw.yaml changes). A write
+    closes it after, so the budget snapshot the agents read is written at once."""
+    backend = request.app.state.voicegw.get("backend")
+    if backend is not None:
+        with backend.store(write=write) as store:
+            yield store
+        return
     from voicegw_cli.config import load_config
     from voicegw_cli.store import Store
 
@@ -232,7 +239,7 @@ def page(fn: Handler, *, write: bool = False, store: bool = True) -> Callable[..
             def run() -> Response:
                 if not store:
                     return fn(request, None, form)  # type: ignore[arg-type]
-                with open_store(request) as st:
+                with open_store(request, write=write) as st:
                     return fn(request, st, form)
 
             return await run_in_threadpool(run)

@@ -82,9 +82,10 @@ def document(app: Any = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for e in ENDPOINTS:
         paths.setdefault(e.path, {})[e.method.lower()] = _operation(e)
+    declared = set(paths)
     for route in getattr(app, "routes", []) if app is not None else []:
         path = getattr(route, "path", None)
-        if not path or path in paths:
+        if not path or path in declared:
             continue
         methods = sorted(getattr(route, "methods", None) or {"GET"})
         entry: dict[str, Any] = {}
@@ -112,7 +113,7 @@ def document(app: Any = None) -> dict[str, Any]:
                     "security": [],
                 }
             }
-        paths[path] = entry
+        paths.setdefault(path, {}).update(entry)  # GET and POST may be two routes
     return {
         "openapi": "3.1.0",
         "info": {
