@@ -7,7 +7,8 @@ always compared, so timing tells nothing about which one a guess was near.
 
 Without a token a request gets 401 (a browser asking for a dashboard page is sent to
 /login instead); with the read token, a write (POST, PATCH, PUT, DELETE; dashboard forms
-included, as a page) gets 403; uploading exports to reconcile is a read. /health, /static/, /login and /logout are open.
+included, as a page) gets 403; uploading exports to reconcile is a read. /health,
+/static/, /login and /logout are open.
 """
 
 from __future__ import annotations
