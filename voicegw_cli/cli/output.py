@@ -285,21 +285,27 @@ def _stacked(
     header: Any,
 ) -> None:
     """One block per row, `column  value`, for tables too wide to print whole."""
-    from rich.rule import Rule
     from rich.table import Table
+    from rich.text import Text
 
     if title:
         console.print(f"[bold]{title}[/]")
     key_width = max((len(header(c)) for c in columns), default=0)
+    # One grid for every block (a rule row between blocks): Rich measures one table, not
+    # one per row, which is most of what `logs -n 20` costs when piped.
+    rule = (
+        Text("─" * key_width, style="dim"),
+        Text("─" * max(console.width - key_width - 2, 1), style="dim"),
+    )
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True, width=key_width)
+    grid.add_column(overflow="fold")
     for n in range(len(rows)):
-        console.print(Rule(style="dim"))
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", no_wrap=True, width=key_width)
-        grid.add_column(overflow="fold")
+        grid.add_row(*rule)
         for c in columns:
             grid.add_row(header(c), texts[c][n])
-        console.print(grid)
-    console.print(Rule(style="dim"))
+    grid.add_row(*rule)
+    console.print(grid)
     if caption:
         console.print(caption, style="dim")
 
