@@ -22,53 +22,26 @@ from pathlib import Path
 
 VOICEGW = str(Path(sys.executable).parent / "voicegw")
 
-#: (modality, provider, model, input_units SQL, output_units SQL, cost SQL) per row kind.
-_KINDS = (
-    ("stt", "deepgram", "deepgram/nova-3", "round(random() * 3, 4)", "0.0", "round(random() * 0.02, 6)"),
-    ("llm", "openai", "openai/gpt-4o-mini", "floor(random() * 4000)", "floor(random() * 300)", "round(random() * 0.001, 8)"),
-    ("tts", "cartesia", "cartesia/sonic-3", "floor(random() * 600)", "0.0", "round(random() * 0.02, 6)"),
-    ("llm", "anthropic", "anthropic/claude-haiku-4-5", "floor(random() * 4000)", "floor(random() * 300)", "round(random() * 0.002, 8)"),
-)
-
-
-def generate(path: Path, rows: int) -> float:
-    """A voicegateway export-costs CSV of `rows` rows spread over a year; seconds taken."""
-    import duckdb
-
-    t0 = time.perf_counter()
-    case = lambda i: " ".join(  # noqa: E731
-        f"WHEN {k} THEN {kind[i]}" if i > 2 else f"WHEN {k} THEN '{kind[i]}'"
-        for k, kind in enumerate(_KINDS)
-    )
-    sql = f"""COPY (
-        SELECT strftime(TIMESTAMP '2025-11-01' + to_microseconds((i::HUGEINT * 31536000000000 // {rows})::BIGINT),
-                        '%Y-%m-%dT%H:%M:%S.%f+00:00') AS timestamp,
-               ['dental', 'restaurant', 'internal-qa'][1 + (i // 7) % 3] AS project,
-               CASE i % 4 {case(0)} END AS modality,
-               CASE i % 4 {case(1)} END AS provider,
-               CASE i % 4 {case(2)} END AS model,
-               CAST(CASE i % 4 {case(3)} END AS DOUBLE) AS input_units,
-               CAST(CASE i % 4 {case(4)} END AS DOUBLE) AS output_units,
-               CAST(CASE i % 4 {case(5)} END AS DOUBLE) AS calculated_cost_usd,
-               'voice-prices@0.11.0' AS pricing_source,
-               CASE WHEN i % 97 = 0 THEN 'error' ELSE 'success' END AS status
-        FROM range({rows}) t(i)
-    ) TO '{path}' (HEADER, DELIMITER ',')"""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(sql)
-    con.close()
-    return time.perf_counter() - t0
-
 
 def run_ingest(work: Path, csv: Path) -> tuple[float, float, int]:
     """(wall seconds, peak RSS MB, exit code) of one `voicegw ingest` subprocess."""
     t0 = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", VOICEGW, "--config", str(work / "voicegw.yaml"),
-         "ingest", str(csv), "--format", "json"],
-        cwd=work, capture_output=True, text=True,
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            VOICEGW,
+            "--config",
+            str(work / "voicegw.yaml"),
+            "ingest",
+            str(csv),
+            "--format",
+            "json",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
     )
     wall = time.perf_counter() - t0
     tail = proc.stderr.strip().splitlines()
@@ -89,7 +62,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = args.rows or [1_000_000]
 
-    from voicegw_cli.synthetic import demo_config_text
+    from voicegw_cli.synthetic import demo_config_text, write_voicegateway_csv
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="voicegw-bench-ingest-"))
     results = []
@@ -100,7 +73,9 @@ def main() -> None:
             work.mkdir(parents=True)
             (work / "voicegw.yaml").write_text(demo_config_text())
             csv = work / "voicegateway-export.csv"
-            t_gen = generate(csv, rows)
+            t0 = time.perf_counter()
+            write_voicegateway_csv(csv, rows)
+            t_gen = time.perf_counter() - t0
             size = csv.stat().st_size
             print(f"generated {rows:,} rows, {size / 1e9:.2f} GB in {t_gen:.1f} s", flush=True)
             wall, rss, rc = run_ingest(work, csv)
@@ -113,7 +88,10 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)
     print()
-    print(f"{'rows':>12}  {'run':<28} {'file':>9} {'wall s':>8} {'peak RSS MB':>12} {'rows/s':>12}  exit")
+    print(
+        f"{'rows':>12}  {'run':<28} {'file':>9} {'wall s':>8} {'peak RSS MB':>12}"
+        f" {'rows/s':>12}  exit"
+    )
     for rows, what, size, wall, rss, rc in results:
         print(
             f"{rows:>12,}  {what:<28} {size / 1e9:>7.2f}GB {wall:>8.2f} {rss:>12.0f}"
