@@ -163,7 +163,7 @@ def _root(
     from voicegw_cli.cli.context import set_config_path
 
     set_config_path(config)
-    ctx.obj = {**(ctx.obj or {}), "quiet": quiet}
+    ctx.obj = {**(ctx.obj or {}), "quiet": quiet}  # read by `cli.progress.quiet()`
 
 
 #: Command modules in `--help` order, each with the commands it registers. A module is

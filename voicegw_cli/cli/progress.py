@@ -10,22 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-_state: dict[str, bool] = {"quiet": False}
-
-
-def set_quiet(quiet: bool) -> None:
-    _state["quiet"] = quiet
-
 
 def quiet() -> bool:
-    """`--quiet`, from the CLI context object (or this run's setting outside a command)."""
-    import click
+    """`--quiet`, from the CLI context object (False outside a command)."""
+    from typer._click.globals import get_current_context  # Typer's own click
 
-    ctx = click.get_current_context(silent=True)
+    ctx = get_current_context(silent=True)
     root = ctx.find_root() if ctx is not None else None
     if root is not None and isinstance(root.obj, dict) and "quiet" in root.obj:
         return bool(root.obj["quiet"])
-    return _state["quiet"]
+    return False
 
 
 class RichProgress:
