@@ -52,6 +52,7 @@ class RichProgress:
             self._bar.remove_task(self._task)
         self._unit = unit
         self._task = self._bar.add_task(label, total=total or None, detail="", rate="")
+        self.update(0)  # the units show from the first frame
 
     def update(self, done: int) -> None:
         if self._task is None:
