@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from voicegw_cli.items import COLUMNS
@@ -456,3 +457,71 @@ def record_rows(table: Any, kind: str) -> list[dict[str, Any]]:
                 row[k] = v.replace(tzinfo=UTC).isoformat()
         out.append(record(kind, **row))
     return out
+
+
+#: (modality, provider, model, input_units SQL, output_units SQL, cost SQL) per row kind.
+_KINDS = (
+    (
+        "stt",
+        "deepgram",
+        "deepgram/nova-3",
+        "round((hash(i) % 1000003 / 1000003.0) * 3, 4)",
+        "0.0",
+        "round((hash(i) % 1000003 / 1000003.0) * 0.02, 6)",
+    ),
+    (
+        "llm",
+        "openai",
+        "openai/gpt-4o-mini",
+        "floor((hash(i) % 1000003 / 1000003.0) * 4000)",
+        "floor((hash(i) % 1000003 / 1000003.0) * 300)",
+        "round((hash(i) % 1000003 / 1000003.0) * 0.001, 8)",
+    ),
+    (
+        "tts",
+        "cartesia",
+        "cartesia/sonic-3",
+        "floor((hash(i) % 1000003 / 1000003.0) * 600)",
+        "0.0",
+        "round((hash(i) % 1000003 / 1000003.0) * 0.02, 6)",
+    ),
+    (
+        "llm",
+        "anthropic",
+        "anthropic/claude-haiku-4-5",
+        "floor((hash(i) % 1000003 / 1000003.0) * 4000)",
+        "floor((hash(i) % 1000003 / 1000003.0) * 300)",
+        "round((hash(i) % 1000003 / 1000003.0) * 0.002, 8)",
+    ),
+)
+
+
+def write_voicegateway_csv(path: Path, rows: int) -> None:
+    """A voicegateway export-costs CSV of `rows` rows spread over a year from 2025-11-01
+    (for ingest tests and benchmarks; DuckDB writes 10M rows in seconds)."""
+    import duckdb
+
+    case = lambda i: " ".join(  # noqa: E731
+        f"WHEN {k} THEN {kind[i]}" if i > 2 else f"WHEN {k} THEN '{kind[i]}'"
+        for k, kind in enumerate(_KINDS)
+    )
+    offset = f"(i::HUGEINT * 31536000000000 // {rows})::BIGINT"  # a year, evenly
+    sql = f"""COPY (
+        SELECT strftime(TIMESTAMP '2025-11-01' + to_microseconds({offset}),
+                        '%Y-%m-%dT%H:%M:%S.%f+00:00') AS timestamp,
+               ['dental', 'restaurant', 'internal-qa'][1 + (i // 7) % 3] AS project,
+               CASE i % 4 {case(0)} END AS modality,
+               CASE i % 4 {case(1)} END AS provider,
+               CASE i % 4 {case(2)} END AS model,
+               CAST(CASE i % 4 {case(3)} END AS DOUBLE) AS input_units,
+               CAST(CASE i % 4 {case(4)} END AS DOUBLE) AS output_units,
+               CAST(CASE i % 4 {case(5)} END AS DOUBLE) AS calculated_cost_usd,
+               'voice-prices@0.11.0' AS pricing_source,
+               CASE WHEN i % 97 = 0 THEN 'error' ELSE 'success' END AS status
+        FROM range({rows}) t(i)
+    ) TO '{str(path).replace(chr(39), chr(39) * 2)}' (HEADER, DELIMITER ',')"""
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = true")
+    con.execute(sql)
+    con.close()

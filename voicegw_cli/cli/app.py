@@ -143,6 +143,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -155,10 +156,14 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars on stderr.")
+    ] = False,
 ) -> None:
     from voicegw_cli.cli.context import set_config_path
 
     set_config_path(config)
+    ctx.obj = {**(ctx.obj or {}), "quiet": quiet}  # read by `cli.progress.quiet()`
 
 
 #: Command modules in `--help` order, each with the commands it registers. A module is

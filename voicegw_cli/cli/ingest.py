@@ -9,9 +9,6 @@ import typer
 
 from voicegw_cli.cli.output import Format, FormatOpt
 
-#: Show a progress bar when the files add up to more than this.
-PROGRESS_BYTES = 8 << 20
-
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -23,27 +20,17 @@ def register(app: typer.Typer) -> None:
 
         One bad row rejects the whole run (file:line: reason, exit 3); the store is left
         as it was. Rows without an id get one from their content, so re-importing adds
-        nothing; rows with a cost keep it, the rest are priced.
+        nothing; rows with a cost keep it, the rest are priced. Streams: memory stays
+        bounded however big the files. A progress bar shows on stderr when it is a
+        terminal (not with --quiet).
         """
         from voicegw_cli.cli.context import open_store
         from voicegw_cli.cli.output import emit
+        from voicegw_cli.cli.progress import progress_bar
         from voicegw_cli.ingest import ingest_files
 
-        total = sum(f.stat().st_size for f in files if f.is_file())
-        with open_store() as store:
-            if total > PROGRESS_BYTES and fmt is Format.table:
-                from rich.console import Console
-                from rich.progress import Progress
-
-                with Progress(console=Console(stderr=True), transient=True) as bar:
-                    task = bar.add_task("ingest", total=len(files) * 4)
-
-                    def step(what: str, n: int) -> None:
-                        bar.update(task, advance=n, description=what)
-
-                    result = ingest_files(store, files, progress=step)
-            else:
-                result = ingest_files(store, files)
+        with open_store() as store, progress_bar() as bar:
+            result = ingest_files(store, files, progress=bar)
         rows = [
             {
                 "file": f.path,

@@ -141,6 +141,8 @@ class Store:
         self.fold_result: FoldResult | None = None
         self.dirty = False
         self.read_only = False
+        #: Set after a failed write (a full disk): close only closes, writes nothing more.
+        self.broken = False
 
     @classmethod
     def open(
@@ -190,9 +192,18 @@ class Store:
         self.dirty = self.dirty or added > 0
         return added
 
+    def insert_staged(self, name: str) -> int:
+        """Insert the line items of temporary table `name` (typed, by column name); rows
+        whose id exists are skipped. Runs in the caller's transaction."""
+        from voicegw_cli.store.fold import insert_from
+
+        added = insert_from(self.conn, name)
+        self.dirty = self.dirty or added > 0
+        return added
+
     def close(self) -> None:
         try:
-            if not self.read_only:
+            if not self.read_only and not self.broken:
                 from voicegw_cli.store.snapshot import projects_changed, write_snapshot
 
                 if self.dirty or projects_changed(self.conn, self.config):

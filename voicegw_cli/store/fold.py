@@ -207,42 +207,68 @@ def _select_sql(src: str) -> str:
 
 
 def insert_items(conn: Any, table: Any) -> int:
-    """Insert rows whose id the store does not hold yet (first of any in-batch repeats),
-    and add exactly those rows to the per-call totals (`store.calls.add_usage`).
-
-    Runs inside the caller's transaction; the existing-id check is limited to the batch's
-    time range so it stays cheap on a large store.
-    """
-    from voicegw_cli.store.calls import add_usage
-
+    """Insert an Arrow table of line-item columns (see `insert_from`)."""
     if table.num_rows == 0:
         return 0
     conn.register("_incoming", table)
     try:
-        lo, hi = conn.execute(
-            "SELECT min(CAST(CAST(timestamp AS TIMESTAMPTZ) AS TIMESTAMP)),"
-            " max(CAST(CAST(timestamp AS TIMESTAMPTZ) AS TIMESTAMP)) FROM _incoming"
-        ).fetchall()[0]
-        conn.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _new_items AS
-            SELECT {_select_sql("i")} FROM _incoming i
-            WHERE i.id NOT IN (
-                SELECT id FROM line_items WHERE timestamp BETWEEN ? AND ?)
-            QUALIFY row_number() OVER (PARTITION BY i.id) = 1""",
-            [lo, hi],
-        )
+        return insert_from(conn, "_incoming")
     finally:
         conn.unregister("_incoming")
-    # No `finally`: after an error the transaction is aborted, and its rollback drops
-    # the temporary table with everything else.
-    added = conn.execute("SELECT count(*) FROM _new_items").fetchall()[0][0]
+
+
+def insert_from(conn: Any, source: str) -> int:
+    """Insert the rows of table `source` (line-item columns, by name) whose id the store
+    does not hold yet (first of any in-batch repeats), and add exactly those rows to the
+    per-call totals (`store.calls.add_usage`) and the rollup.
+
+    Runs inside the caller's transaction; the existing-id check is limited to the batch's
+    time range so it stays cheap on a large store, and skipped when nothing is stored in
+    that range (a first import of a year of history).
+    """
+    from voicegw_cli.store.calls import add_usage
+
+    lo, hi, rows, ids = conn.execute(
+        "SELECT min(CAST(CAST(timestamp AS TIMESTAMPTZ) AS TIMESTAMP)),"
+        " max(CAST(CAST(timestamp AS TIMESTAMPTZ) AS TIMESTAMP)), count(*),"
+        f" count(DISTINCT hash(id)) FROM {source}"
+    ).fetchall()[0]
+    # As many distinct hashes as rows proves the ids distinct; fewer (a repeat, or a
+    # rare collision) takes the exact path below.
+    if not rows:
+        return 0
+    present = conn.execute(
+        "SELECT count(*) FROM line_items WHERE timestamp BETWEEN ? AND ?", [lo, hi]
+    ).fetchall()[0][0]
+    select = _select_sql("i")
+    if not present and ids == rows:  # all new and all distinct: straight in
+        conn.execute(f"INSERT INTO line_items SELECT {select} FROM {source} i")
+        added = rows
+        usage_src = f"(SELECT {select} FROM {source} i)"
+    else:
+        where = (
+            "WHERE i.id NOT IN (SELECT id FROM line_items WHERE timestamp BETWEEN ? AND ?)"
+            if present
+            else ""
+        )
+        qualify = "QUALIFY row_number() OVER (PARTITION BY i.id) = 1" if ids != rows else ""
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE _new_items AS SELECT {select} FROM {source} i"
+            f" {where} {qualify}",
+            [lo, hi] if present else [],
+        )
+        # No `finally`: after an error the transaction is aborted, and its rollback drops
+        # the temporary table with everything else.
+        added = conn.execute("SELECT count(*) FROM _new_items").fetchall()[0][0]
+        if added:
+            conn.execute("INSERT INTO line_items SELECT * FROM _new_items")
+        usage_src = "_new_items"
     if added:
         from voicegw_cli.store import rollup
 
-        conn.execute("INSERT INTO line_items SELECT * FROM _new_items")
-        add_usage(conn, "_new_items")
+        add_usage(conn, usage_src)
         rollup.refresh(conn, lo, hi)
-    conn.execute("DROP TABLE _new_items")
+    conn.execute("DROP TABLE IF EXISTS _new_items")
     return added
 
 
