@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from voicegw_cli.errors import UsageError, VoicegwError
+from voicegw_cli.progress import Phase, Progress, phase, watch_query
 from voicegw_cli.store.aggregates import export_sql
 
 FORMATS = ("csv", "json", "ndjson", "parquet")
@@ -69,8 +70,10 @@ def export_costs(
     out: Path | None = None,
     project: str | None = None,
     stream: IO[bytes] | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Write the items with start <= timestamp < end (naive UTC); returns the row count."""
+    """Write the items with start <= timestamp < end (naive UTC); returns the row count.
+    `progress` hears the rows written (DuckDB's own progress of the COPY)."""
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     target: IO[bytes] | None = None
@@ -108,11 +111,18 @@ def export_costs(
     conn.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     # DuckDB's own write-aside-and-rename cannot work on /dev/fd, and is ours for files.
     options = f"{_COPY_OPTIONS[fmt]}, USE_TMP_FILE false"
+    report = _export_phase(conn, progress, start, end, project)
     try:
         try:
-            [(rows,)] = conn.execute(
-                f"COPY ({sql}) TO '{quoted}' ({options})", {**params, "start": start, "end": end}
-            ).fetchall()
+            [(rows,)] = watch_query(
+                conn,
+                lambda: conn.execute(
+                    f"COPY ({sql}) TO '{quoted}' ({options})",
+                    {**params, "start": start, "end": end},
+                ).fetchall(),
+                report,
+            )
+            report.finish()
             if out is not None and tmp is not None:
                 os.replace(tmp, out)
             elif tmp is not None and target is not None:
@@ -150,6 +160,17 @@ class PartitionedExport:
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _export_phase(
+    conn: Any, progress: Progress | None, start: datetime, end: datetime, project: str | None
+) -> Phase:
+    """The export's phase, sized by the period's item count (from the rollup: no scan)."""
+    if progress is None:
+        return phase(None, "export", 0)
+    from voicegw_cli.store.rollup import count_items
+
+    return phase(progress, "export", count_items(conn, start, end, project=project))
 
 
 def _day_fingerprints(

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from voicegw_cli.progress import Progress
 from voicegw_cli.store.aggregates import apply_costs, reprice_reader
 
 _ZERO = Decimal(0)
@@ -75,15 +76,26 @@ def reprice(
     model: str | None = None,
     apply: bool = False,
     actor: str = "cli",
+    progress: Progress | None = None,
 ) -> RepriceResult:
-    """Price the items with start <= timestamp < end again; write changes only if `apply`."""
+    """Price the items with start <= timestamp < end again; write changes only if `apply`.
+    `progress` hears the items priced, then the write."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from voicegw_cli.progress import phase
+    from voicegw_cli.store.rollup import count_items
+
+    total = 0
+    if progress is not None:
+        total = count_items(conn, start, end, provider=provider, model=model)
+    priced = phase(progress, "reprice", total)
 
     per_model: dict[tuple[str, str], ModelChange] = {}
     changes: list[Any] = []
     money = pa.decimal128(18, 10)
     for batch in reprice_reader(conn, start, end, provider=provider, model=model):
+        priced.update(priced.done + batch.num_rows)
         old = pa.Table.from_batches([batch])
         col = old.schema.get_field_index("cost_usd")
         new = pricer.price_table(old.set_column(col, "cost_usd", pa.nulls(len(old), money)))
@@ -140,10 +152,14 @@ def reprice(
                 }
             ).filter(changed)
             changes.append(picked)
+    priced.finish()
     models = sorted(per_model.values(), key=lambda m: (m.provider, m.model))
     result = RepriceResult(models, applied=False)
     if apply and changes:
-        _write(conn, pa.concat_tables(changes), result, start, end, provider, model, actor)
+        table = pa.concat_tables(changes)
+        writing = phase(progress, "write", table.num_rows)
+        _write(conn, table, result, start, end, provider, model, actor)
+        writing.finish()
         result.applied = True
     return result
 

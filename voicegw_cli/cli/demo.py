@@ -61,15 +61,22 @@ def register(app: typer.Typer) -> None:
         # A call still going on now has no record yet (the hook writes it at close).
         calls = calls.filter(pc.less_equal(calls.column("ended_at"), now))
         latency = latency.filter(pc.less_equal(latency.column("timestamp"), now))
+        from voicegw_cli.cli.progress import progress_bar
+        from voicegw_cli.progress import phase
+
         writer = SpoolWriter(cfg.spool_dir)
         records = to_records(table)
         extra = record_rows(calls, "call") + record_rows(latency, "latency")
-        for batch in (records, extra):
-            for i in range(0, len(batch), 5000):
-                writer.write(batch[i : i + 5000])
-        writer.close()
-        with Store.open(cfg) as store:
-            folded = store.fold_result.items_added if store.fold_result else 0
+        with progress_bar() as bar:
+            spooled = phase(bar, "write the spool", len(records) + len(extra))
+            for batch in (records, extra):
+                for i in range(0, len(batch), 5000):
+                    writer.write(batch[i : i + 5000])
+                    spooled.update(spooled.done + len(batch[i : i + 5000]))
+            writer.close()
+            phase(bar, "fold into the store", 0)
+            with Store.open(cfg) as store:
+                folded = store.fold_result.items_added if store.fold_result else 0
         typer.echo(
             f"Demo ready in {directory}/: {len(records):,} line items, {calls.num_rows:,} calls "
             f"and {latency.num_rows:,} latency samples for 3 projects over {days} days, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -68,10 +69,15 @@ def register(app: typer.Typer) -> None:
         )
         lo, hi = p.start_utc, p.end_utc
         out = Path(output) if output is not None else None
+        from voicegw_cli.cli.progress import progress_bar
+
         with open_store() as store:
             if project:
                 check_project(store, project)
-            rows = run(store.conn, lo, hi, fmt=fmt.value, out=out, project=project)
+            # a bar only when writing a file: stdout is the export itself
+            with progress_bar() if out is not None else nullcontext() as bar:
+                rows = run(store.conn, lo, hi, fmt=fmt.value, out=out, project=project,
+                           progress=bar)  # fmt: skip
         if output is not None:
             note(f"wrote {rows:,} line items ({p.describe()}) to {output}")
 

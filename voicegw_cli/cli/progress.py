@@ -61,6 +61,8 @@ class RichProgress:
 
     def _detail(self, done: int) -> str:
         task = self._bar.tasks[-1]
+        if not task.total:  # a phase that cannot say how far it is (the demo's fold)
+            return ""
         speed = task.speed or 0
         if self._unit == "bytes":
             return f"{_size(done)}/{_size(task.total or 0)} {_size(speed)}/s"

@@ -170,17 +170,21 @@ def register(app: typer.Typer) -> None:
             files = _pulled(prov, first, last, project, cached, pull_dir, metric.value)
             if pull_only:
                 return
-        result = reconcile_files(
-            open_store,
-            files,
-            prov,
-            first,
-            last,
-            project=project,
-            by=by.value,
-            threshold_pct=threshold,
-            metric=metric.value,
-        )
+        from voicegw_cli.cli.progress import progress_bar
+
+        with progress_bar() as bar:
+            result = reconcile_files(
+                open_store,
+                files,
+                prov,
+                first,
+                last,
+                project=project,
+                by=by.value,
+                threshold_pct=threshold,
+                metric=metric.value,
+                progress=bar,
+            )
         if fmt is ReportFormat.text:
             from voicegw_cli.cli.output import console, render_table
 

@@ -46,7 +46,9 @@ def register(app: typer.Typer) -> None:
         lo, hi = p.start_utc, p.end_utc
         prov = canonical_provider(provider) if provider else None
         pricer = Pricer(config.pricing_overrides)
-        with open_store() as store:
+        from voicegw_cli.cli.progress import progress_bar
+
+        with open_store() as store, progress_bar() as bar:
             result = run(
                 store.conn,
                 pricer,
@@ -56,6 +58,7 @@ def register(app: typer.Typer) -> None:
                 model=model,
                 apply=apply,
                 actor=default_actor(),
+                progress=bar,
             )
         rows = [m.as_row() for m in result.models]
         delta = result.after - result.before

@@ -43,6 +43,7 @@ def reconcile_files(
     by: str = "model",
     threshold_pct: float = 1.0,
     metric: str = "credits",
+    progress: Any = None,
 ) -> Reconciliation:
     """`voicegw reconcile` over export files (the CLI, MCP and the HTTP API): the files
     are read, and a bad one rejected, before `open_store()` is called, so a bad file never
@@ -52,7 +53,7 @@ def reconcile_files(
     from voicegw_cli.reconcile.read import read_exports
     from voicegw_cli.reports import check_project
 
-    export = read_exports(files, canonical_provider(provider), metric=metric)
+    export = read_exports(files, canonical_provider(provider), metric=metric, progress=progress)
     settings = Settings(start, end, by=by, threshold_pct=threshold_pct, project=project)
     with open_store() as store:
         if project:

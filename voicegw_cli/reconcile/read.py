@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from voicegw_cli.errors import InputError
+from voicegw_cli.progress import Progress
 from voicegw_cli.reconcile import anthropic, cartesia, deepgram, elevenlabs, generic, openai
 from voicegw_cli.reconcile.base import ReadResult, Rec, Source, csv_header
 from voicegw_cli.reconcile.pages import ReadContext, parse_json_values
@@ -181,29 +182,49 @@ def _read_bucketless(src: Source, provider: str, fmt: str, ctx: ReadContext) -> 
     return out
 
 
-def read_exports(paths: Sequence[Path], provider: str, *, metric: str = "credits") -> Export:
-    """Read every file for `provider`; a file in another provider's format is an error."""
+def read_exports(
+    paths: Sequence[Path],
+    provider: str,
+    *,
+    metric: str = "credits",
+    progress: Progress | None = None,
+) -> Export:
+    """Read every file for `provider`; a file in another provider's format is an error.
+    `progress` hears the bytes read (each file counts once it is parsed)."""
+    from voicegw_cli.progress import phase
+
     ctx = ReadContext(provider=provider, metric=metric)
-    pending: list[Pending] = []
-    for path in expand(paths):
+    files = expand(paths)
+    read = phase(progress, "read exports", sum(_size(f) for f in files), "bytes")
+    pending: list[tuple[Pending, int]] = []
+    for path in files:
         fmt, prov, reader = identify(decode(path), provider)
         if prov is not None and prov != provider:
             raise InputError(
                 path, None, f"{fmt} export, which belongs to {prov}, but --provider is {provider}"
             )
-        pending.append((fmt, prov, reader))
+        pending.append(((fmt, prov, reader), _size(path)))
     # Deepgram's model list must be known before the files that name models by UUID.
-    pending.sort(key=lambda p: p[0] != _FIELDS)
+    pending.sort(key=lambda p: p[0][0] != _FIELDS)
     export = Export(provider)
-    for _, _, reader in pending:
+    for (_, _, reader), size in pending:
         result = reader(ctx)
+        read.update(read.done + size)
         export.files.append(result)
         export.notes.extend(result.notes)
+    read.finish()
     if ctx.duplicates:
         export.notes.append(f"skipped {ctx.duplicates} bucket(s) repeated across files")
     export.truncated = check_page_chains(export.files)
     export.notes.extend(t.describe() + "; fetch the remaining pages" for t in export.truncated)
     return export
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def check_page_chains(files: Sequence[ReadResult]) -> list[Truncated]:

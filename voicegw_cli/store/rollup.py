@@ -91,3 +91,23 @@ def mismatches(conn: Any) -> int:
         UNION ALL
         (SELECT {cols} FROM ({fresh}) EXCEPT ALL SELECT {cols} FROM rollup_15m))"""
     return conn.execute(sql).fetchall()[0][0]
+
+
+def count_items(
+    conn: Any,
+    start: datetime,
+    end: datetime,
+    *,
+    project: str | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+) -> int:
+    """Items with start <= timestamp < end, from the rollup (sizes progress bars; exact
+    when the bounds are quarter hours, as every period's are)."""
+    where, params = ["bucket >= ?", "bucket < ?"], [start, end]
+    for name, value in (("project", project), ("provider", provider), ("model", model)):
+        if value is not None:
+            where.append(f"{name} = ?")
+            params.append(value)
+    sql = f"SELECT COALESCE(SUM(items), 0) FROM rollup_15m WHERE {' AND '.join(where)}"
+    return int(conn.execute(sql, params).fetchall()[0][0])
