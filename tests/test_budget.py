@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from voicegw_cli import clock
 from voicegw_cli.budget import SpendReader, SpendUnavailable, evaluate
 from voicegw_cli.cli.app import app
 from voicegw_cli.config import Project
@@ -34,6 +35,15 @@ projects:
 stacks:
   local: {stt: whisper/local, llm: ollama/llama3, tts: piper/local}
 """
+
+
+@pytest.fixture(autouse=True)
+def _november(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests spend on fixed days of November 2026; the spend snapshot and the budget
+    reader keep the last 64 days, so the clock stands in November 2026 (child processes
+    too) instead of wherever the suite is pinned."""
+    clock.set_now(datetime(2026, 11, 20, 12, tzinfo=UTC))
+    monkeypatch.setenv("VOICEGW_CLOCK_OFFSET", repr(clock.offset_seconds()))
 
 
 @pytest.fixture

@@ -195,16 +195,19 @@ def test_overview_figures_equal_the_cli_json(client: TestClient, demo: Path) -> 
 
 def test_costs_table_and_csv_equal_the_cli(client: TestClient, demo: Path) -> None:
     runner = CliRunner()
-    args = ["--config", str(demo), "costs", "--period", "month", "--by", "model"]
+    # last week lies wholly inside the demo's 35 days at any instant (this month may hold
+    # only minutes of usage, at 00:30 on the first)
+    args = ["--config", str(demo), "costs", "--period", "last-week", "--by", "model"]
     report = json.loads(runner.invoke(cli_app, [*args, "--format", "json"]).stdout)
-    html = client.get("/costs?period=month&by=model").text
+    html = client.get("/costs?period=last-week&by=model").text
     shown = re.findall(
         r'<tr data-group="([^"]+)">.*?class="num cost">.*?data-usd="([^"]+)"', html, re.S
     )
     assert shown == [(r["model"], r["cost_usd"] or "unpriced") for r in report["rows"]]
     assert usd_in(html, 'id="total"') == report["total_cost_usd"]
     csv_cli = runner.invoke(cli_app, [*args, "--format", "csv"]).stdout
-    r = client.get("/costs.csv?period=month&by=model")
+    assert report["rows"]
+    r = client.get("/costs.csv?period=last-week&by=model")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     assert r.text == csv_cli

@@ -474,6 +474,9 @@ def test_check_table_and_csv(cfg) -> None:
 
 
 def test_events_command_and_project_counts(cfg) -> None:
+    # Mid-month, so the event of three hours ago is this month's at every pinned instant
+    # (at 00:30 on the first it would be last month's).
+    clock.set_now(datetime(2026, 11, 18, 12, tzinfo=UTC))
     now = clock.now()
     w = SpoolWriter(events_dir(cfg.spool_dir))
     w.write(
