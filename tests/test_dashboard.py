@@ -436,3 +436,11 @@ def test_provider_keys_are_only_ever_shown_masked(config, monkeypatch) -> None:
         assert secret not in html and "SECRET" not in html, url
     html = client.get("/projects/tenant").text
     assert "<code>ten…0001</code>" in html
+
+
+def test_an_unknown_page_is_the_dashboards_404_and_the_api_stays_json(client: TestClient) -> None:
+    page = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and "Traceback" not in page.text
+    api = client.get("/v1/no-such-route", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "NOT_FOUND"

@@ -65,8 +65,21 @@ async def voicegw_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(error_code(exc), str(exc), getattr(exc, "details", None))
 
 
-async def http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error(request: Request, exc: Exception) -> Any:
+    """JSON for the API; the dashboard's error page for a browser asking for a page (an
+    unknown URL, a method a page does not take)."""
     assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if (
+        not path.startswith("/v1/")
+        and path != "/openapi.json"
+        and "text/html" in request.headers.get("accept", "")
+    ):
+        from voicegw_cli.server.dashboard import error_page
+
+        titles = {404: "Not found", 405: "Not allowed"}
+        message = "no such page" if exc.status_code == 404 else str(exc.detail)
+        return error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), message)
     code = _HTTP_CODES.get(exc.status_code, "VALIDATION_ERROR")
     return error_response(code, str(exc.detail), status=exc.status_code, headers=exc.headers)
 
