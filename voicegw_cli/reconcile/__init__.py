@@ -59,3 +59,41 @@ def reconcile_files(
         if project:
             check_project(store, project)
         return compare(store.conn, export, settings, config=store.config)
+
+
+def reconcile_uploads(
+    open_store: Callable[[], Any],
+    uploads: Sequence[tuple[str, bytes]],
+    provider: str,
+    start: date,
+    end: date,
+    **options: Any,
+) -> dict[str, Any]:
+    """`reconcile_files` over uploaded exports (`(file name, content)`; the HTTP API and the
+    dashboard): each is saved in a temporary folder of its own (two may share a name, and
+    readers go by the suffix), and errors and the report name each file as it was
+    uploaded, never where it sat on our disk. Returns `reconcile --format json`'s dict."""
+    import re
+    import tempfile
+
+    from voicegw_cli.errors import InputError
+
+    with tempfile.TemporaryDirectory(prefix="voicegw-upload-") as tmp:
+        files, names = [], {}
+        for n, (filename, data) in enumerate(uploads):
+            shown = Path((filename or "").replace("\\", "/")).name or f"upload-{n}"
+            safe = re.sub(r"[^A-Za-z0-9._-]", "_", shown).lstrip(".") or "export"
+            dest = Path(tmp) / f"{n:02d}" / safe
+            dest.parent.mkdir()
+            dest.write_bytes(data)
+            files.append(dest)
+            names[str(dest)] = shown
+        try:
+            doc = reconcile_files(open_store, files, provider, start, end, **options).as_dict()
+        except InputError as exc:
+            raise InputError(
+                names.get(str(exc.file), Path(str(exc.file)).name), exc.where, exc.problem
+            ) from None
+    for f in doc.get("files", []):
+        f["path"] = names.get(str(f.get("path")), f.get("path"))
+    return doc

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from voicegw_cli.errors import InputError, UsageError
+from voicegw_cli.errors import UsageError
 
 MAX_LIMIT = 1000
 
@@ -362,11 +362,10 @@ async def reconcile(request: Request) -> Response:
     """Upload export files (multipart, field `file`, repeatable) with `provider` and the
     period (`period`, or `start` and `end`: UTC days); the body is exactly
     `voicegw reconcile --format json`."""
-    import tempfile
     from pathlib import Path
 
     from voicegw_cli import periods
-    from voicegw_cli.reconcile import reconcile_files
+    from voicegw_cli.reconcile import reconcile_uploads
     from voicegw_cli.wire import dumps
 
     try:
@@ -395,53 +394,40 @@ async def reconcile(request: Request) -> Response:
     if threshold < 0:
         raise UsageError("threshold must be >= 0")
     b = backend(request)
-    with tempfile.TemporaryDirectory(prefix="voicegw-upload-") as tmp:
-        files, names = [], {}
-        for n, up in enumerate(uploads):
+    files = []
+    for n, up in enumerate(uploads):
+        data = await up.read()
+        if len(data) > MAX_UPLOAD_BYTES:
             name = Path(up.filename or f"upload-{n}").name or f"upload-{n}"
-            dest = Path(tmp) / f"{n:02d}" / name  # a folder each: two uploads may share a name
-            dest.parent.mkdir()
-            data = await up.read()
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise UsageError(f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
-            dest.write_bytes(data)
-            files.append(dest)
-            names[str(dest)] = name
-        config = b.config()
-        span = periods.resolve(
-            config.tz,
-            period=fields.get("period"),
-            start=fields.get("start"),
-            end=fields.get("end"),
-            utc=True,
-            default=None,
+            raise UsageError(f"{name}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        files.append((up.filename or f"upload-{n}", data))
+    config = b.config()
+    span = periods.resolve(
+        config.tz,
+        period=fields.get("period"),
+        start=fields.get("start"),
+        end=fields.get("end"),
+        utc=True,
+        default=None,
+    )
+
+    def run() -> str:
+        doc = reconcile_uploads(
+            b.store,
+            files,
+            provider,
+            span.start,
+            span.end,
+            project=fields.get("project"),
+            by=by,
+            threshold_pct=threshold,
+            metric=metric,
         )
+        return dumps(doc) + "\n"
 
-        def run() -> str:
-            result = reconcile_files(
-                b.store,
-                files,
-                provider,
-                span.start,
-                span.end,
-                project=fields.get("project"),
-                by=by,
-                threshold_pct=threshold,
-                metric=metric,
-            )
-            # The report names each file as uploaded, not where it sat on our disk.
-            doc = result.as_dict()
-            for f in doc.get("files", []):
-                f["path"] = names.get(str(f.get("path")), f.get("path"))
-            return dumps(doc) + "\n"
+    from starlette.concurrency import run_in_threadpool
 
-        from starlette.concurrency import run_in_threadpool
-
-        try:
-            text = await run_in_threadpool(run)
-        except InputError as exc:  # name the file as uploaded, not our temporary copy
-            file = names.get(exc.file, Path(exc.file).name)
-            raise InputError(file, exc.where, exc.problem) from None
+    text = await run_in_threadpool(run)
     return Response(text, media_type="application/json")
 
 

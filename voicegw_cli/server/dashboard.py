@@ -1,8 +1,8 @@
 """The web dashboard: HTML pages rendered on the server from the library's query functions.
 
 Each page is a plain function `(request, store, form) -> Response` in `server/pages/`,
-run on a worker thread with the store open for just that request (the CLI and the hook
-must not be locked out by an idle dashboard). Numbers come from the same functions the
+run on a worker thread with the store lent by the app's backend, as the API routes are
+(shared while requests overlap, let go as soon as a CLI command waits for it). Numbers come from the same functions the
 CLI's `--format json` and the MCP tools call (`reports`, `budget`, `projects`, the store
 queries, `reconcile`); this module only renders them.
 
@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -40,7 +39,6 @@ ACTOR_CHANNEL = "dashboard"
 
 #: One store at a time in this process (DuckDB admits one writing process; requests of
 #: this process take turns, like the MCP server's tool calls).
-_STORE_LOCK = threading.Lock()
 #: Per-process secret behind the CSRF tokens: a restart invalidates open forms.
 _CSRF_SECRET = secrets.token_bytes(32)
 _env: Any = None
@@ -196,16 +194,7 @@ def open_store(request: Request, *, write: bool = False) -> Iterator[Store]:
     """The store lent by the app's backend (shared with the API routes, let go as soon as a
     CLI command waits for it; the config reloaded when voicegw.yaml changes). A write
     closes it after, so the budget snapshot the agents read is written at once."""
-    backend = request.app.state.voicegw.get("backend")
-    if backend is not None:
-        with backend.store(write=write) as store:
-            yield store
-        return
-    from voicegw_cli.config import load_config
-    from voicegw_cli.store import Store
-
-    config = load_config(request.app.state.voicegw.get("config_path"))
-    with _STORE_LOCK, Store.open(config) as store:
+    with request.app.state.voicegw["backend"].store(write=write) as store:
         yield store
 
 

@@ -296,19 +296,10 @@ def recent_items_page(
     conn: Any, *, limit: int = 20, cursor: str | None = None, **filters: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `recent_items` (newest first; ties on time ordered by id) after
-    `cursor`, and the cursor of the next page (None on the last). Built on
-    `recent_items`: items sharing the cursor's instant come first, then older ones."""
-    rows: list[dict[str, Any]] = []
-    if cursor:
-        ts, after_id = decode_cursor(cursor)
-        tied = recent_items(
-            conn, limit=100_000, since=ts, until=ts + timedelta(microseconds=1), **filters
-        )
-        rows = [r for r in tied if r["timestamp"] == ts and r["id"] > after_id][: limit + 1]
-        if len(rows) <= limit:
-            rows += recent_items(conn, limit=limit + 1 - len(rows), until=ts, **filters)
-    else:
-        rows = recent_items(conn, limit=limit + 1, **filters)
+    `cursor`, and the cursor of the next page (None on the last): `recent_items`' own
+    keyset (`after`), so items sharing the cursor's instant are neither lost nor repeated."""
+    after = decode_cursor(cursor) if cursor else None
+    rows = recent_items(conn, limit=limit + 1, after=after, **filters)
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1]) if more and rows else None

@@ -4,7 +4,6 @@ units and cost, the cause of each difference, totals and notes."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from voicegw_cli.server.dashboard import open_store, render
@@ -54,23 +53,11 @@ def form(request: Any, store: Any, form: Any, **context: Any) -> Any:
     )
 
 
-def _safe_name(name: str, i: int) -> str:
-    """The upload's own file name (readers look at the suffix), without any path."""
-    base = re.sub(r"[^A-Za-z0-9._-]", "_", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
-    return f"{i:02d}-{base.lstrip('.') or 'export'}"
-
-
 def run(request: Any, store: Any, form_data: Any) -> Any:
-    import tempfile
-    from pathlib import Path
-
     from voicegw_cli import periods
-    from voicegw_cli.errors import InputError, UsageError
-    from voicegw_cli.reconcile import compare
-    from voicegw_cli.reconcile.diff import Settings
+    from voicegw_cli.errors import UsageError
+    from voicegw_cli.reconcile import reconcile_uploads
     from voicegw_cli.reconcile.names import canonical_provider
-    from voicegw_cli.reconcile.read import read_exports
-    from voicegw_cli.reports import check_project
 
     values = {
         k: str(form_data.get(k) or "").strip()
@@ -99,30 +86,21 @@ def run(request: Any, store: Any, form_data: Any) -> Any:
     uploads = [f for f in form_data.getlist("files") if hasattr(f, "filename") and f.filename]
     if not uploads:
         raise UsageError("choose at least one export file to upload")
-    prov = canonical_provider(values["provider"])
-    with tempfile.TemporaryDirectory(prefix="voicegw-reconcile-") as tmp:
-        paths = []
-        for i, up in enumerate(uploads):
-            data = up.file.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                raise UsageError(f"{up.filename}: larger than {MAX_UPLOAD // 2**20} MB")
-            path = Path(tmp) / _safe_name(up.filename, i)
-            path.write_bytes(data)
-            paths.append(path)
-        names = {str(p): up.filename for p, up in zip(paths, uploads, strict=True)}
-        try:  # a bad file is refused before the store opens
-            export = read_exports(paths, prov)
-        except InputError as exc:  # name the upload, not our temporary copy
-            raise InputError(
-                names.get(exc.file, Path(exc.file).name), exc.where, exc.problem
-            ) from None
-    settings = Settings(
-        span.start, span.end, by=by, threshold_pct=threshold, project=values["project"] or None
+    files = []
+    for up in uploads:
+        data = up.file.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise UsageError(f"{up.filename}: larger than {MAX_UPLOAD // 2**20} MB")
+        files.append((up.filename, data))
+    # a bad file is refused before the store opens; both name each file as uploaded
+    result = reconcile_uploads(
+        lambda: open_store(request),
+        files,
+        canonical_provider(values["provider"]),
+        span.start,
+        span.end,
+        project=values["project"] or None,
+        by=by,
+        threshold_pct=threshold,
     )
-    with open_store(request) as st:
-        if settings.project:
-            check_project(st, settings.project)
-        result = compare(st.conn, export, settings, config=config).as_dict()
-    for f in result["files"]:  # the uploaded name, not our temporary path
-        f["path"] = names.get(f["path"], Path(f["path"]).name)
     return form(request, None, None, values=values, result=result)
