@@ -3,8 +3,8 @@
 Each page is a plain function `(request, store, form) -> Response` in `server/pages/`,
 run on a worker thread with the store lent by the app's backend, as the API routes are
 (shared while requests overlap, let go as soon as a CLI command waits for it). Numbers
-come from the same functions the CLI's `--format json` and the MCP tools call (`reports`, `budget`, `projects`, the store
-queries, `reconcile`); this module only renders them.
+come from the same functions the CLI's `--format json` and the MCP tools call (`reports`,
+`budget`, `projects`, the store queries, `reconcile`); this module only renders them.
 
 Writes are HTML form POSTs carrying a CSRF token (an HMAC of a per-process secret and the
 visitor's login cookie); a POST without a valid one gets 403. They work without
